@@ -1,0 +1,1 @@
+"""Admin pages for mailserver's models, one module per area."""

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class MailServerConfig(AppConfig):
+    name = "mailserver"
+    verbose_name = "Mail server"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from mailserver import checks, conf  # noqa: F401  (registers checks and receivers)

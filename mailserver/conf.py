@@ -1,0 +1,81 @@
+"""Read mailserver's settings in one place.
+
+Every setting is looked up through :data:`settings`, never at import time, so
+``override_settings`` works in tests: the cache is cleared on ``setting_changed``.
+"""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+PREFIX = "MAILSERVER_"
+
+#: Settings that keep their own, unprefixed name.
+UNPREFIXED = {"ROOT_MAILCONF", "MAILER_DAEMON_ADDRESS"}
+
+DEFAULTS: dict[str, Any] = {
+    "ROOT_MAILCONF": None,
+    "MAILER_DAEMON_ADDRESS": None,  # "MAILER-DAEMON@" + hostname, computed lazily
+    "MIDDLEWARE": [
+        "mailserver.middleware.LoopProtectionMiddleware",
+        "mailserver.middleware.AutoReplyGuardMiddleware",
+    ],
+    "SUBADDRESS_SEPARATOR": "+",
+    "CASE_SENSITIVE_LOCALPART": False,
+    "STORE_INBOUND": True,
+    "INBOUND_RETENTION": timedelta(days=30),
+    "MAX_MESSAGE_SIZE": 25 * 1024 * 1024,
+    # RFC 5321 section 6.3 suggests 100 hops as the point where a loop is assumed.
+    "MAX_RECEIVED_HEADERS": 30,
+    "DELIVERY_BACKEND": "mailserver.backends.smtp.DeliveryBackend",
+    "RATE_LIMIT": None,
+    "DOMAIN_RATE_LIMITS": {},
+    "MAX_QUEUE_SIZE": None,
+    "MAX_AGE": timedelta(days=5),
+    "RETRY_BACKOFF": (timedelta(minutes=5), timedelta(hours=4)),
+    "VERP": None,
+    "SOFT_BOUNCE_LIMIT": (3, timedelta(days=7)),
+}
+
+
+def setting_name(name: str) -> str:
+    """Return the Django setting that holds mailserver's ``name``."""
+    return name if name in UNPREFIXED else PREFIX + name
+
+
+class Settings:
+    """Attribute access to mailserver's settings with their defaults.
+
+    ``settings.MAX_MESSAGE_SIZE`` reads ``MAILSERVER_MAX_MESSAGE_SIZE``, falling
+    back to :data:`DEFAULTS`; an unknown prefixed setting is read as-is with
+    ``None`` as its default, so later features can add settings here.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.isupper():
+            raise AttributeError(name)
+        return _get(name)
+
+
+@cache
+def _get(name: str) -> Any:
+    value = getattr(django_settings, setting_name(name), DEFAULTS.get(name))
+    if name == "MAILER_DAEMON_ADDRESS" and not value:
+        value = "MAILER-DAEMON@" + socket.getfqdn()
+    return value
+
+
+settings = Settings()
+
+
+@receiver(setting_changed)
+def _clear_cache(*, setting: str, **kwargs: Any) -> None:
+    if setting in UNPREFIXED or setting.startswith(PREFIX):
+        _get.cache_clear()

@@ -1,0 +1,1 @@
+"""The ways mail comes in: pipe (``readmail``), SMTP/LMTP, mailbox polling."""

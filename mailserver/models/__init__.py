@@ -1,0 +1,1 @@
+"""mailserver's models, one module per area."""

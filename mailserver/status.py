@@ -1,0 +1,110 @@
+"""The one table that maps a handling outcome to SMTP replies and exit codes.
+
+SMTP, LMTP, the pipe transport (``readmail``) and ``MailClient`` all read it, so
+a view's answer means the same thing whichever way the message came in.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+# sysexits.h values, which MTA pipe transports (Postfix pipe(8)) understand.
+EX_OK = 0
+EX_DATAERR = 65
+EX_NOUSER = 67
+EX_UNAVAILABLE = 69
+EX_TEMPFAIL = 75
+
+
+class Outcome(enum.Enum):
+    """What happened to a message for one recipient."""
+
+    ACCEPTED = "accepted"  # the view returned an EmailResponse: accept and queue it
+    IGNORED = "ignored"  # the view returned None or EmailIgnoreResponse
+    REJECTED = "rejected"  # refused for good by the view or the middleware
+    TEMPFAIL = "tempfail"  # the view asked the sender to try again
+    NO_ROUTE = "no_route"  # nothing in the mailconf routes the recipient
+    MALFORMED = "malformed"  # the input is not a message we accept
+    TOO_LARGE = "too_large"  # the message exceeds MAILSERVER_MAX_MESSAGE_SIZE
+    ERROR = "error"  # the view raised: stored as failed, retryable
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The default protocol answer for an outcome."""
+
+    code: int
+    status: str
+    text: str
+    exit_code: int
+
+
+# RFC 3463 enhanced status codes; RFC 5321 section 4.2 reply codes.
+REPLIES: dict[Outcome, Reply] = {
+    Outcome.ACCEPTED: Reply(250, "2.0.0", "Message accepted", EX_OK),
+    Outcome.IGNORED: Reply(250, "2.0.0", "Message accepted", EX_OK),
+    Outcome.REJECTED: Reply(550, "5.7.1", "Message refused", EX_UNAVAILABLE),
+    Outcome.TEMPFAIL: Reply(451, "4.3.0", "Temporary failure, try again later", EX_TEMPFAIL),
+    Outcome.NO_ROUTE: Reply(550, "5.1.1", "No such mailbox", EX_NOUSER),
+    Outcome.MALFORMED: Reply(554, "5.6.0", "Malformed message", EX_DATAERR),
+    Outcome.TOO_LARGE: Reply(552, "5.3.4", "Message too large", EX_DATAERR),
+    Outcome.ERROR: Reply(451, "4.3.0", "Temporary failure, try again later", EX_TEMPFAIL),
+}
+
+
+@dataclass
+class Result:
+    """The result of handling a message for one envelope recipient.
+
+    ``code``, ``status`` and ``text`` default to the outcome's row of
+    :data:`REPLIES`; a view's ``EmailRejectResponse`` may override them.
+    """
+
+    recipient: str
+    outcome: Outcome
+    response: Any = None
+    code: int | None = None
+    status: str | None = None
+    text: str | None = None
+    error: str | None = None  # the traceback when the view raised; never sent to the peer
+    route_name: str | None = None
+
+    def __post_init__(self) -> None:
+        reply = REPLIES[self.outcome]
+        self.code = self.code or reply.code
+        self.status = self.status or reply.status
+        self.text = self.text or reply.text
+
+    @property
+    def smtp_code(self) -> int:
+        return self.code
+
+    @property
+    def smtp_status(self) -> str:
+        return self.status
+
+    @property
+    def exit_code(self) -> int:
+        """The sysexits code ``readmail`` exits with; follows the reply class."""
+        if self.code < 400:
+            return EX_OK
+        if self.outcome in (Outcome.NO_ROUTE, Outcome.MALFORMED, Outcome.TOO_LARGE):
+            return REPLIES[self.outcome].exit_code
+        return EX_TEMPFAIL if self.code < 500 else EX_UNAVAILABLE
+
+    @property
+    def is_success(self) -> bool:
+        return self.code < 400
+
+    @property
+    def is_temporary(self) -> bool:
+        return 400 <= self.code < 500
+
+    def smtp_reply(self) -> str:
+        """Render the SMTP/LMTP reply line, e.g. ``550 5.1.1 No such mailbox``."""
+        return f"{self.code} {self.status} {self.text}"
+
+    def __repr__(self) -> str:
+        return f"<Result {self.recipient!r} {self.smtp_reply()!r}>"

@@ -1,0 +1,1 @@
+"""Templates that ``startmailapp`` (and ``startproject --template``) copy."""
