@@ -36,3 +36,6 @@ bench-quick: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .tox build *.egg-info manage_example/db.sqlite3
+
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W -q -b html docs docs/_build/html
