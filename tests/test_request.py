@@ -3,6 +3,7 @@
 import base64
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -576,3 +577,11 @@ def test_reply_sanitises_hostile_header_values():
     # The broken envelope sender is skipped, not repaired.
     assert reply.to == ["attacker@example.com"]
     assert reply.extra_headers["In-Reply-To"] == "<a@x>"
+
+
+def test_concurrent_recipients_parse_the_body_once():
+    request = load("attachments.eml", recipients=[f"r{i}@example.org" for i in range(8)])
+    copies = [request.for_recipient(address) for address in request.recipients]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        bodies = list(pool.map(lambda copy: copy._parsed.body, copies))
+    assert all(body is bodies[0] for body in bodies)

@@ -9,24 +9,20 @@ fallback is invisible to views.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import quopri
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from mailserver.mime.charsets import decode_bytes, fix_surrogates
-from mailserver.mime.headers import header_block
+from mailserver.mime.headers import decode_base64, header_block
 
 logger = logging.getLogger("mailserver.request")
 
 #: Filename given to a forwarded message (message/rfc822 part) that names none.
 FORWARDED_FILENAME = "forwarded.eml"
-
-_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 
 
 @dataclass(frozen=True)
@@ -51,15 +47,34 @@ class Attachment:
         return f"<Attachment {self.filename!r} {self.content_type} {self.size} bytes>"
 
 
-@dataclass(frozen=True)
 class Body:
-    """What a message body holds. ``parser`` is ``"flanker"`` or ``"email"``."""
+    """What a message body holds. ``parser`` is ``"flanker"`` or ``"email"``.
 
-    message: Any
-    parser: str
-    text: str
-    html: str
-    attachments: tuple[Attachment, ...]
+    Attachments are decoded on first access, so reading the text of a message with a
+    large attachment does not decode the attachment.
+    """
+
+    def __init__(
+        self, message: Any, parser: str, text: str, html: str, leaves: Sequence[_Leaf] = ()
+    ) -> None:
+        self.message = message
+        self.parser = parser
+        self.text = text
+        self.html = html
+        self._leaves = leaves
+
+    @cached_property
+    def attachments(self) -> tuple[Attachment, ...]:
+        return tuple(
+            Attachment(
+                filename=leaf.filename,
+                content_type=leaf.content_type,
+                content=_safe(leaf.payload, b""),
+                content_id=leaf.content_id,
+                inline=leaf.disposition == "inline",
+            )
+            for leaf in self._leaves
+        )
 
 
 @dataclass(frozen=True)
@@ -88,7 +103,7 @@ def parse_body(raw: bytes) -> Body:
         # Last resort, so that no message is ever unreadable: the body as text.
         logger.warning("Could not parse a message's MIME structure (%r).", exc)
         head = header_block(raw)
-        return Body(None, "email", decode_bytes(raw[len(head) :].lstrip(b"\r\n")), "", ())
+        return Body(None, "email", decode_bytes(raw[len(head) :].lstrip(b"\r\n")), "")
 
 
 def _collect(message: Any, parser: str, leaves: Iterator[_Leaf]) -> Body:
@@ -107,20 +122,12 @@ def _collect(message: Any, parser: str, leaves: Iterator[_Leaf]) -> Body:
             and leaf.disposition != "attachment"
         )
         if not is_body:
-            attachments.append(
-                Attachment(
-                    filename=leaf.filename,
-                    content_type=leaf.content_type,
-                    content=leaf.payload(),
-                    content_id=leaf.content_id,
-                    inline=leaf.disposition == "inline",
-                )
-            )
+            attachments.append(leaf)
         elif leaf.content_type == "text/plain":
             texts.append(_text(leaf))
         elif html is None:
             html = _text(leaf)
-    return Body(message, parser, "\n".join(texts), html or "", tuple(attachments))
+    return Body(message, parser, "\n".join(texts), html or "", attachments)
 
 
 def _text(leaf: _Leaf) -> str:
@@ -160,6 +167,8 @@ def _flanker_leaves(part: Any) -> Iterator[_Leaf]:
     content_id = fix_surrogates(part.headers.get("Content-Id", "") or "").strip()
     if content_type.is_message_container():
         enclosed = part.enclosed
+        if enclosed is None:
+            raise ValueError("A message/rfc822 part holds no message.")
         yield _message_leaf(
             filename,
             content_id,
@@ -191,14 +200,8 @@ def _flanker_raw_body(part: Any) -> bytes:
 
 def _decode_transfer_encoding(body: bytes, encoding: str) -> bytes:
     if encoding == "base64":
-        # Recover broken base64 as mail readers do: drop stray bytes, fix the padding.
-        data = _NOT_BASE64.sub(b"", body)
-        if len(data) % 4 == 1:
-            data = data[:-1]
-        try:
-            return base64.b64decode(data + b"=" * (-len(data) % 4))
-        except binascii.Error:
-            return body
+        decoded = decode_base64(body)
+        return body if decoded is None else decoded
     if encoding == "quoted-printable":
         return quopri.decodestring(body)
     return body

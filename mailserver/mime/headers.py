@@ -21,7 +21,7 @@ _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _FIELD_NAME = re.compile(rb"[!-9;-~]+")
 # RFC 2047 section 2, with the RFC 2231 section 5 language suffix ("utf-8*en").
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([QqBb])\?([^?\s]*)\?=")
-_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 # C0 and C1 controls (CR and LF among them) and the Unicode line separators: none may
 # survive into a header value, where they could end the line and start a new header.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -108,12 +108,16 @@ def decode_words(value: str) -> str:
 def _decode_word(encoding: str, text: str) -> bytes | None:
     if encoding == "Q":
         return binascii.a2b_qp(text.encode(), header=True)
-    # Be lenient with padding and stray characters, as most mail readers are.
-    text = _NOT_BASE64.sub("", text)
-    if len(text) % 4 == 1:
-        text = text[:-1]
+    return decode_base64(text.encode())
+
+
+def decode_base64(data: bytes) -> bytes | None:
+    """Decode base64 as mail readers do: drop stray bytes and repair the padding."""
+    data = _NOT_BASE64.sub(b"", data)
+    if len(data) % 4 == 1:
+        data = data[:-1]
     try:
-        return base64.b64decode(text + "=" * (-len(text) % 4))
+        return base64.b64decode(data + b"=" * (-len(data) % 4))
     except binascii.Error:
         return None
 
