@@ -242,7 +242,12 @@ class EmailRequest:
     @property
     def message(self) -> Any:
         """The parsed MIME tree: a flanker ``MimePart``, or, for the messages flanker
-        cannot read, the ``email.message.EmailMessage`` of Python's parser."""
+        cannot read, the ``email.message.EmailMessage`` of Python's parser.
+
+        flanker is given the message decoded as UTF-8 with surrogate escapes (so that
+        each part is decoded with its own charset), so its ``to_string()`` is ``str``.
+        ``None`` only if both parsers failed, when ``text`` holds the raw body.
+        """
         return self._parsed.body.message
 
     @property

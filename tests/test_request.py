@@ -295,6 +295,21 @@ def test_flanker_failure_falls_back_to_the_email_package():
     assert request.is_bounce
 
 
+def test_when_both_parsers_fail_the_body_is_text(caplog):
+    # Nesting deep enough to exhaust the recursion limit of both parsers.
+    levels = b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
+        for i in range(1200)
+    )
+    request = EmailRequest(b"Subject: deep\r\n" + levels + b"\r\ndeep text\r\n")
+    assert request.subject == "deep"
+    assert request.text.startswith("--b0\nContent-Type: multipart/mixed; boundary=b1\n")
+    assert request.text.endswith("deep text\n")
+    assert request.message is None
+    assert request.attachments == []
+    assert "Could not parse a message's MIME structure" in caplog.text
+
+
 def test_message_is_flanker_part_when_flanker_succeeds():
     request = load("plain.eml")
     assert request.message.content_type == "text/plain"

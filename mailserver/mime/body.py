@@ -1,10 +1,10 @@
 """Parse a message body into text, HTML and attachments, with flanker or the stdlib.
 
-flanker is fast on large messages but strict: it raises on a few percent of real
-mail (some Office 365 NDRs, multiparts without a boundary) that Python's ``email``
-package reads fine. Each parser is a small adapter that yields the same leaf parts,
-and one function turns those leaves into what ``EmailRequest`` exposes, so the
-fallback is invisible to views.
+flanker keeps a message as one string and reads parts on demand, but it is strict:
+it raises on a few percent of real mail (some Office 365 NDRs, multiparts without a
+boundary) that Python's ``email`` package reads fine. Each parser is a small adapter
+that yields the same leaf parts, and one function turns those leaves into what
+``EmailRequest`` exposes, so the fallback is invisible to views.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ def parse_body(raw: bytes) -> Body:
         # Last resort, so that no message is ever unreadable: the body as text.
         logger.warning("Could not parse a message's MIME structure (%r).", exc)
         head = header_block(raw)
-        return Body(None, "email", decode_bytes(raw[len(head) :].lstrip(b"\r\n")), "")
+        text = decode_bytes(raw[len(head) :].lstrip(b"\r\n")).replace("\r\n", "\n")
+        return Body(None, "email", text, "")
 
 
 def _collect(message: Any, parser: str, leaves: Iterator[_Leaf]) -> Body:
