@@ -43,6 +43,7 @@ class _ParsedMessage:
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
+        self.parsed_body: Body | None = None
         self._lock = threading.Lock()
 
     @cached_property
@@ -53,14 +54,11 @@ class _ParsedMessage:
     def body(self) -> Body:
         # A lock, not just cached_property: SMTP hands one message to several worker
         # threads (one per recipient), and it must still be parsed once.
-        try:
-            return self.__dict__["body"]
-        except KeyError:
-            pass
-        with self._lock:
-            if "body" not in self.__dict__:
-                self.__dict__["body"] = parse_body(self.raw)
-        return self.__dict__["body"]
+        if self.parsed_body is None:
+            with self._lock:
+                if self.parsed_body is None:
+                    self.parsed_body = parse_body(self.raw)
+        return self.parsed_body
 
     def addresses(self, name: str) -> list[tuple[str, str]]:
         return [pair for value in self.headers.get_raw(name) for pair in parse_addresses(value)]

@@ -324,9 +324,9 @@ def test_header_attributes_do_not_parse_the_body():
     assert request.subject == "Report with logo"
     assert request.from_email == "jane@example.com"
     assert request.is_bounce is False
-    assert "body" not in request._parsed.__dict__
+    assert request._parsed.parsed_body is None
     assert request.attachments
-    assert "body" in request._parsed.__dict__
+    assert request._parsed.parsed_body is not None
 
 
 def test_header_access_never_imports_flanker():

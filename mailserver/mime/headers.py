@@ -184,6 +184,8 @@ class HeaderMap(Mapping[str, str]):
         return cls(parse_fields(header_block(raw)))
 
     def __getitem__(self, name: str) -> str:
+        if not isinstance(name, str):
+            raise KeyError(name)
         return self._values[name.lower()][0]
 
     def __contains__(self, name: object) -> bool:
