@@ -7,6 +7,7 @@ a view's answer means the same thing whichever way the message came in.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ class Outcome(enum.Enum):
     MALFORMED = "malformed"  # the input is not a message we accept
     TOO_LARGE = "too_large"  # the message exceeds MAILSERVER_MAX_MESSAGE_SIZE
     ERROR = "error"  # the view raised: stored as failed, retryable
+    DUPLICATE = "duplicate"  # a repeated delivery; the view already accepted it once
+    UNAVAILABLE = "unavailable"  # the message could not be stored: try again later
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ REPLIES: dict[Outcome, Reply] = {
     Outcome.MALFORMED: Reply(554, "5.6.0", "Malformed message", EX_DATAERR),
     Outcome.TOO_LARGE: Reply(552, "5.3.4", "Message too large", EX_DATAERR),
     Outcome.ERROR: Reply(451, "4.3.0", "Temporary failure, try again later", EX_TEMPFAIL),
+    Outcome.DUPLICATE: Reply(250, "2.0.0", "Message accepted", EX_OK),
+    Outcome.UNAVAILABLE: Reply(451, "4.3.0", "Temporary failure, try again later", EX_TEMPFAIL),
 }
 
 
@@ -108,3 +113,14 @@ class Result:
 
     def __repr__(self) -> str:
         return f"<Result {self.recipient!r} {self.smtp_reply()!r}>"
+
+
+def summarize(results: Sequence[Result]) -> Result:
+    """Pick the one result a transport reports for a message with several recipients.
+
+    SMTP and pipes give one answer per message. A temporary failure wins, so the
+    sender retries (recipients already served are not served again: the store
+    recognises the repeat); otherwise a permanent refusal, so the sender hears
+    of it; otherwise success.
+    """
+    return min(results, key=lambda r: (not r.is_temporary, r.is_success))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import mailbox
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from mailserver.conf import settings as app_settings
 from mailserver.ingress.pipeline import Envelope, receive
-from mailserver.status import EX_OK, Outcome, Result
+from mailserver.status import Outcome, Result, summarize
+
+# summarize() moved to mailserver.status (SMTP uses it too); importable here as before.
+__all__ = ["describe", "mailbox_messages", "read_limited", "receive_stream", "summarize"]
 
 
 def read_limited(stream: BinaryIO, limit: int) -> bytes | None:
@@ -26,7 +29,9 @@ def receive_stream(stream: BinaryIO, envelope: Envelope) -> list[Result]:
     """Receive one message from ``stream``, refusing it unread past the size limit."""
     raw = read_limited(stream, app_settings.MAX_MESSAGE_SIZE)
     if raw is None:
-        return [Result(recipient=r, outcome=Outcome.TOO_LARGE) for r in envelope.recipients or [""]]
+        return [
+            Result(recipient=r, outcome=Outcome.TOO_LARGE) for r in envelope.recipients or [""]
+        ]
     return receive(raw, envelope)
 
 
@@ -35,16 +40,6 @@ def mailbox_messages(mbox: str | None = None, maildir: str | None = None) -> Ite
     box = mailbox.mbox(mbox, create=False) if mbox else mailbox.Maildir(maildir, create=False)
     for key in box.iterkeys():
         yield box.get_bytes(key)
-
-
-def summarize(results: Sequence[Result]) -> Result:
-    """Pick the one result a pipe reports for a message with several recipients.
-
-    A temporary failure wins, so the MTA retries (recipients already handled
-    are not handled again); otherwise a permanent refusal, so the sender
-    hears of it; otherwise success.
-    """
-    return min(results, key=lambda r: (not r.is_temporary, r.exit_code == EX_OK))
 
 
 def describe(result: Result) -> str:
