@@ -1,0 +1,3 @@
+"""A mailconf whose mailpatterns is not a list (mailserver.E002)."""
+
+mailpatterns = "help@example.com"
