@@ -32,6 +32,15 @@ DEFAULTS: dict[str, Any] = {
     "STORE_INBOUND": True,
     "INBOUND_RETENTION": timedelta(days=30),
     "MAX_MESSAGE_SIZE": 25 * 1024 * 1024,
+    # runmailserver (ingress/server.py). RFC 5321 section 4.5.3.1.8: accept at least 100
+    # recipients; section 4.5.3.2.7: a server waits at least 5 minutes for a command.
+    "SMTP_MAX_SESSIONS": 200,
+    "SMTP_MAX_RECIPIENTS": 100,
+    "SMTP_MAX_COMMANDS": 1000,  # per command verb per session (aiosmtpd's command_call_limit)
+    "SMTP_IDLE_TIMEOUT": 300,
+    "SMTP_MAX_LINE_LENGTH": 1001,  # RFC 5321 section 4.5.3.1.6: 998 octets + CRLF (+ a dot)
+    "SMTP_WORKERS": 8,  # threads for sync views
+    "SMTP_DRAIN_TIMEOUT": 30,  # seconds in-flight sessions get after SIGTERM
     # RFC 5321 section 6.3 suggests 100 hops as the point where a loop is assumed.
     "MAX_RECEIVED_HEADERS": 30,
     "DELIVERY_BACKEND": "mailserver.backends.smtp.DeliveryBackend",
@@ -42,6 +51,14 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF": (timedelta(minutes=5), timedelta(hours=4)),
     "VERP": None,
     "SOFT_BOUNCE_LIMIT": (3, timedelta(days=7)),
+    "SMTP_TRANSCRIPT": False,  # outbound: keep the SMTP conversation in DeliveryAttempt
+    "BATCH_SIZE": 100,  # outbound: messages claimed (and sent over one connection) at once
+    "LEASE_TIME": timedelta(minutes=5),  # outbound: after this a dead worker's batch is retaken
+    "POLL_INTERVAL": 1.0,  # outbound: seconds an idle worker sleeps without LISTEN/NOTIFY
+    "PRIORITY_AGING": timedelta(minutes=10),  # outbound: wait after which low mail gets a share
+    "POISON_LIMIT": 5,  # outbound: unexpected errors before a message is quarantined
+    "THROTTLE_BACKOFF": timedelta(minutes=1),  # outbound: pause after a 421 or 4.7.x
+    "USE_TASKS": False,  # outbound: drain through django.tasks (Django 6.0+)
 }
 
 

@@ -1,0 +1,196 @@
+"""Put messages on the outbound queue.
+
+A message is rendered once, here, and stored as raw bytes with one row per
+envelope recipient; the worker sends exactly those bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from email.utils import getaddresses, parseaddr
+
+from django.core.mail import EmailMessage
+from django.db import router, transaction
+from django.utils import timezone
+
+from mailserver.conf import settings as app_settings
+from mailserver.exceptions import QueueFull
+from mailserver.outbound import wakeup
+
+PRIORITIES = {"high": 0, "normal": 1, "low": 2}
+# Rows per INSERT; keeps SQLite under its limit of query parameters.
+BATCH_SIZE = 500
+
+
+def priority_value(priority: str | int) -> int:
+    """Turn ``"high"``/``"normal"``/``"low"`` (or a ``Priority``) into the stored number."""
+    if isinstance(priority, int):
+        if priority not in PRIORITIES.values():
+            raise ValueError(f"Unknown priority {priority!r}; use 'high', 'normal' or 'low'.")
+        return int(priority)
+    try:
+        return PRIORITIES[priority]
+    except KeyError:
+        raise ValueError(
+            f"Unknown priority {priority!r}; use 'high', 'normal' or 'low'."
+        ) from None
+
+
+def envelope_address(value: str) -> str:
+    """Return the bare address of ``"Name <addr>"`` for the SMTP envelope."""
+    return parseaddr(str(value))[1] or str(value).strip()
+
+
+def render(message: EmailMessage) -> tuple[str, bytes, str, list[str]]:
+    """Return ``(message_id, raw_bytes, envelope_sender, recipients)`` for ``message``."""
+    mime = message.message()
+    # Django adds a Message-ID when the message has none; it is fixed from now on.
+    message_id = str(mime["Message-ID"]).strip()
+    recipients: list[str] = []
+    seen: set[str] = set()
+    for _, address in getaddresses([str(a) for a in message.recipients()]):
+        if address and address.lower() not in seen:
+            seen.add(address.lower())
+            recipients.append(address)
+    return message_id, mime.as_bytes(), envelope_address(message.from_email), recipients
+
+
+def enqueue(
+    message: EmailMessage | Sequence[EmailMessage],
+    priority: str | int = "normal",
+    send_at: datetime | None = None,
+    expires_at: datetime | None = None,
+):
+    """Queue ``message`` (or a list of them) and return the ``OutboundMessage`` row(s).
+
+    ``send_at`` schedules it; ``expires_at`` (default ``send_at`` or now, plus
+    ``MAILSERVER_MAX_AGE``) is when it is given up as ``expired``. A message
+    whose Message-ID is already queued is not queued twice.
+    """
+    if isinstance(message, EmailMessage):
+        [row] = enqueue_many([message], priority=priority, send_at=send_at, expires_at=expires_at)
+        return row
+    return enqueue_many(message, priority=priority, send_at=send_at, expires_at=expires_at)
+
+
+def enqueue_many(
+    messages: Iterable[EmailMessage],
+    priority: str | int = "normal",
+    send_at: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> list:
+    """Queue many messages in a few queries; return their rows in the same order."""
+    from mailserver.models import OutboundMessage, OutboundRecipient
+    from mailserver.models.outbound import RecipientStatus
+    from mailserver.suppression import normalize, suppressed_among
+
+    level = priority_value(priority)
+    now = timezone.now()
+    due = send_at or now
+    if expires_at is None and app_settings.MAX_AGE is not None:
+        expires_at = due + app_settings.MAX_AGE
+    rendered = [render(m) for m in messages]
+    using = router.db_for_write(OutboundMessage)
+
+    with transaction.atomic(using=using):
+        ids = [message_id for message_id, *_ in rendered]
+        existing = {
+            row.message_id: row
+            for start in range(0, len(ids), BATCH_SIZE)
+            for row in OutboundMessage.objects.using(using).filter(
+                message_id__in=ids[start : start + BATCH_SIZE]
+            )
+        }
+        new = {}
+        for message_id, raw, sender, recipients in rendered:
+            if message_id in existing or message_id in new:
+                continue
+            new[message_id] = (
+                OutboundMessage(
+                    message_id=message_id,
+                    from_email=sender,
+                    subject=_subject(raw),
+                    raw=raw,
+                    priority=level,
+                    created_at=now,
+                    send_after=send_at,
+                    expires_at=expires_at,
+                    next_attempt_at=due,
+                ),
+                recipients,
+            )
+        check_queue_size(len(new), using)
+        rows = OutboundMessage.objects.using(using).bulk_create(
+            [row for row, _ in new.values()], batch_size=BATCH_SIZE
+        )
+        suppressed = suppressed_among(a for _, recipients in new.values() for a in recipients)
+        recipient_rows = []
+        for row, (_, recipients) in zip(rows, new.values(), strict=True):
+            for address in recipients:
+                is_suppressed = normalize(address) in suppressed
+                recipient_rows.append(
+                    OutboundRecipient(
+                        message=row,
+                        address=address,
+                        status=RecipientStatus.SUPPRESSED
+                        if is_suppressed
+                        else RecipientStatus.QUEUED,
+                        last_reply="suppressed at enqueue" if is_suppressed else "",
+                    )
+                )
+        OutboundRecipient.objects.using(using).bulk_create(recipient_rows, batch_size=BATCH_SIZE)
+        _finish_unsendable(rows, recipient_rows, using)
+        if rows:
+            wakeup.notify(using)
+    if rows and app_settings.USE_TASKS:
+        from mailserver.outbound.tasks import schedule_drain
+
+        schedule_drain(using)
+    by_id = existing | {row.message_id: row for row in rows}
+    return [by_id[message_id] for message_id, *_ in rendered]
+
+
+def check_queue_size(adding: int, using: str) -> None:
+    """Raise ``QueueFull`` if ``adding`` more messages would pass ``MAILSERVER_MAX_QUEUE_SIZE``."""
+    from mailserver.models import OutboundMessage
+    from mailserver.models.outbound import MessageStatus
+
+    limit = app_settings.MAX_QUEUE_SIZE
+    if limit is None or not adding:
+        return
+    waiting = (
+        OutboundMessage.objects.using(using)
+        .filter(status__in=[MessageStatus.QUEUED, MessageStatus.DEFERRED, MessageStatus.SENDING])
+        .count()
+    )
+    if waiting + adding > limit:
+        raise QueueFull(
+            f"The outbound queue holds {waiting} messages; adding {adding} would pass "
+            f"MAILSERVER_MAX_QUEUE_SIZE = {limit}."
+        )
+
+
+def _finish_unsendable(rows, recipient_rows, using: str) -> None:
+    """Mark messages whose every recipient is suppressed (or that have none) as failed."""
+    from mailserver.models import OutboundMessage
+    from mailserver.models.outbound import MessageStatus, RecipientStatus
+
+    sendable = {r.message_id for r in recipient_rows if r.status == RecipientStatus.QUEUED}
+    dead = [row.pk for row in rows if row.pk not in sendable]
+    if dead:
+        OutboundMessage.objects.using(using).filter(pk__in=dead).update(
+            status=MessageStatus.FAILED, last_error="No recipient left to send to."
+        )
+        for row in rows:
+            if row.pk in dead:
+                row.status = MessageStatus.FAILED
+
+
+def _subject(raw: bytes) -> str:
+    """Return the decoded Subject for the admin's list, cheaply."""
+    from email.parser import BytesHeaderParser
+    from email.policy import default
+
+    header = BytesHeaderParser(policy=default).parsebytes(raw)["Subject"]
+    return str(header or "")[:255]

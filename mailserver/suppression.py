@@ -1,0 +1,81 @@
+"""The suppression list: addresses mail must not be sent to.
+
+One implementation for the whole app: the outbound queue checks it at enqueue
+and again just before sending, and the bounce policy adds to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from mailserver import signals
+
+
+def normalize(address: str) -> str:
+    """Return the form addresses are stored and compared in.
+
+    Suppression errs on the side of not sending, so the whole address is
+    compared case-insensitively even though RFC 5321 lets a local part be
+    case-sensitive.
+    """
+    return address.strip().strip("<>").strip().lower()
+
+
+def _active(now: datetime | None = None) -> Q:
+    now = now or timezone.now()
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+
+
+def suppress(
+    address: str,
+    reason: str,
+    source: str | None = None,
+    expires_at: datetime | None = None,
+):
+    """Add ``address`` to the list (or update why it is there) and return the row."""
+    from mailserver.models import Suppression
+
+    suppression, _ = Suppression.objects.update_or_create(
+        address=normalize(address),
+        defaults={"reason": reason, "source": source or "", "expires_at": expires_at},
+    )
+    signals.address_suppressed.send(sender=Suppression, suppression=suppression)
+    return suppression
+
+
+def unsuppress(address: str) -> bool:
+    """Remove ``address`` from the list; return whether it was there."""
+    from mailserver.models import Suppression
+
+    deleted, _ = Suppression.objects.filter(address=normalize(address)).delete()
+    return bool(deleted)
+
+
+def is_suppressed(address: str) -> bool:
+    """Return whether mail to ``address`` must not be sent now."""
+    from mailserver.models import Suppression
+
+    return Suppression.objects.filter(_active(), address=normalize(address)).exists()
+
+
+def suppressed_among(addresses: Iterable[str]) -> set[str]:
+    """Return the normalised addresses of ``addresses`` that are suppressed, in one query."""
+    from mailserver.models import Suppression
+
+    wanted = {normalize(a) for a in addresses}
+    if not wanted:
+        return set()
+    found: set[str] = set()
+    chunk = sorted(wanted)
+    # Stay under SQLite's default limit of query parameters.
+    for start in range(0, len(chunk), 900):
+        found.update(
+            Suppression.objects.filter(
+                _active(), address__in=chunk[start : start + 900]
+            ).values_list("address", flat=True)
+        )
+    return found
