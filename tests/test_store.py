@@ -19,15 +19,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def inbound_mailconf():
-    mailconf.calls.clear()
-    mailconf.stored_while_handling.clear()
-    mailconf.failing.clear()
-    with override_settings(ROOT_MAILCONF="tests.mailconfs.inbound"):
-        yield mailconf
-
-
 def message(message_id="<m1@example.org>", body="Hello"):
     mid = f"Message-ID: {message_id}\r\n" if message_id else ""
     return (

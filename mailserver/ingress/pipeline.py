@@ -21,7 +21,6 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 from django.core.signals import setting_changed
-from django.db import close_old_connections
 from django.dispatch import receiver
 
 from mailserver.conf import settings as app_settings
@@ -155,8 +154,8 @@ async def areceive(
 
     ``writer`` (an :class:`~mailserver.ingress.writer.InboundWriter`) groups the
     database writes of concurrent sessions into shared commits. Sync views run
-    in ``executor``, all recipients of the message in one hop; async views run
-    on the loop.
+    in ``executor`` (the server's pool, which closes Django connections around
+    each job), all recipients of the message in one hop; async views run on the loop.
     """
     from mailserver.ingress import store
 
@@ -173,7 +172,7 @@ async def areceive(
                 inbound, done = await writer.store(store.new_message(request, recipients))
             else:
                 inbound, done = await loop.run_in_executor(
-                    executor, _in_thread(store.store), request, recipients
+                    executor, store.store, request, recipients
                 )
         except Exception:
             return _unavailable(recipients)
@@ -183,7 +182,7 @@ async def areceive(
     handled, views = [], {}
     if sync_todo:
         handled, views = await loop.run_in_executor(
-            executor, _in_thread(handle_recipients), request, sync_todo
+            executor, handle_recipients, request, sync_todo
         )
     for recipient in todo:
         if recipient not in sync_todo:
@@ -196,9 +195,7 @@ async def areceive(
         if writer is not None:
             recorded = writer.record(inbound, fields)
         else:
-            recorded = loop.run_in_executor(
-                executor, _in_thread(store.apply_record), inbound, fields
-            )
+            recorded = loop.run_in_executor(executor, store.apply_record, inbound, fields)
         if not all(r.is_success for r in results):
             # A failure must be on record before the 4xx/5xx that announces it.
             await _quietly(recorded, inbound)
@@ -220,19 +217,6 @@ def _is_async_view(recipient: str) -> bool:
     except Exception:
         return False  # the sync handler turns the problem into a result
     return iscoroutinefunction(func) or inspect.iscoroutinefunction(func)
-
-
-def _in_thread(function: Any) -> Any:
-    """Wrap ``function`` for a worker thread: Django's connections are per thread."""
-
-    def run(*args: Any) -> Any:
-        close_old_connections()
-        try:
-            return function(*args)
-        finally:
-            close_old_connections()
-
-    return run
 
 
 async def _quietly(recorded: Any, inbound: Any) -> None:

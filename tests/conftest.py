@@ -1,0 +1,3 @@
+"""Shared fixtures: each area keeps its own in tests/<area>_fixtures.py."""
+
+pytest_plugins = ["tests.ingress_fixtures"]
