@@ -163,6 +163,8 @@ EXPECTED = {
     ),
     # Not bounces.
     "ordinary.eml": None,
+    # RFC 8098 read receipt: auto-replied, but neither a failure nor an away notice.
+    "mdn_read_receipt.eml": None,
     "ordinary_quotes_a_bounce.eml": None,
     "newsletter.eml": None,
     # Malformed reports.
@@ -495,6 +497,20 @@ def test_huge_message_is_read_quickly():
     report = parse_bounce(raw)
     assert time.monotonic() - start < 5
     assert [r.address for r in report.recipients] == ["rupert@example.net"]
+
+
+def test_many_recipients_are_read_quickly():
+    lines = "".join(
+        f"<u{i}@example.net>: host mx said: 550 5.1.1 unknown\n" for i in range(10_000)
+    )
+    raw = (
+        "From: MAILER-DAEMON@mx.example.org\nSubject: Undelivered Mail Returned to Sender\n\n"
+        f"This is the mail system at host mx.example.org.\n\n{lines}"
+    ).encode()
+    start = time.monotonic()
+    report = parse_bounce(raw)
+    assert time.monotonic() - start < 5
+    assert len(report.permanent_failures) == 10_000
 
 
 def test_deeply_nested_message():

@@ -41,13 +41,14 @@ def parse(msg: Message) -> BounceReport | None:
     addresses = mime.raw_headers(fields, "Original-Rcpt-To")
     if not addresses and (original := mime.returned_headers(msg)) is not None:
         addresses = [mime.raw_header(original, "To")]
-    recipients = []
+    found = {}  # A dict keeps the order and drops repeats.
     for _name, address in getaddresses(addresses):
-        address = mime.normalise_address(address)
-        if address is not None and address not in {r.address for r in recipients}:
-            recipients.append(
-                BouncedRecipient(address=address, permanent=True, diagnostic=feedback_type)
-            )
+        if (address := mime.normalise_address(address)) is not None:
+            found[address] = None
+    recipients = [
+        BouncedRecipient(address=address, permanent=True, diagnostic=feedback_type)
+        for address in found
+    ]
     message_id = mime.original_message_id(msg)
     if not recipients and message_id is None:
         return None

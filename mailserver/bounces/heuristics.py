@@ -8,6 +8,7 @@ flufl.bounce does not report.
 
 import logging
 import re
+from collections.abc import Iterable, Iterator
 from email.message import Message
 from email.utils import getaddresses
 
@@ -84,8 +85,10 @@ DETECTORS = [
 ]
 END_OF_NOTICE_RE = re.compile(r"^\s*original message headers:", re.IGNORECASE | re.MULTILINE)
 
-# Lines of context read after an address for its reply code.
+# Lines of context read after an address for its reply code, and how many
+# of its mentions are read.
 WINDOW_LINES = 12
+MAX_WINDOWS = 10
 
 
 def applies(msg: Message) -> bool:
@@ -112,18 +115,18 @@ def parse(msg: Message) -> BounceReport | None:
         mime.normalise_address(address)
         for _, address in getaddresses(mime.raw_headers(msg, "From") + mime.raw_headers(msg, "To"))
     }
+    notice = Notice(text, actions)
     addresses = sorted(
         (address for address in actions if address not in own),
-        key=lambda address: (position(text, address), address),
+        key=lambda address: (notice.position(address), address),
     )
     if not addresses:
         return None
     warning = bool(WARNING_RE.search(mime.header_text(msg, "Subject")) or WARNING_RE.search(text))
-    recipients = []
-    for address in addresses:
-        others = [other.lower() for other in addresses if other != address]
-        action = DELAYED if warning else actions[address]
-        recipients.append(recipient(address, action, text, others))
+    recipients = [
+        recipient(address, DELAYED if warning else actions[address], notice, len(addresses))
+        for address in addresses
+    ]
     return BounceReport(
         kind=BOUNCE, recipients=recipients, original_message_id=mime.original_message_id(msg)
     )
@@ -155,27 +158,26 @@ def detect(text: str) -> list[str]:
         start = start_re.search(text)
         if start is None:
             continue
-        found = []
+        found = {}  # A dict keeps the order and drops repeats.
         for match in address_re.finditer(text, start.end()):
-            address = mime.normalise_address(match[1])
-            if address is not None and address not in found:
-                found.append(address)
+            if (address := mime.normalise_address(match[1])) is not None:
+                found[address] = None
         if found:
-            return found
+            return list(found)
     return []
 
 
-def recipient(address: str, action: str, text: str, others: list[str]) -> BouncedRecipient:
+def recipient(address: str, action: str, notice: "Notice", count: int) -> BouncedRecipient:
     """Read the reply code given for address, and from it the permanence.
 
     The code is searched in the lines after each mention of the address;
     when the notice names a single address, anywhere in it.  No code means
     the permanence is unknown, so the failure is reported as temporary.
     """
-    windows = list(address_windows(text, address, others))
+    windows = list(notice.windows(address))
     context = next((window for window in windows if codes.failure_class(window)), "")
-    if not context and not others:
-        context = next((line for line in text.splitlines() if codes.failure_class(line)), "")
+    if not context and count == 1:
+        context = next((line for line in notice.lines if codes.failure_class(line)), "")
     failure_class = codes.failure_class(context)
     return BouncedRecipient(
         address=address,
@@ -186,22 +188,44 @@ def recipient(address: str, action: str, text: str, others: list[str]) -> Bounce
     )
 
 
-def address_windows(text: str, address: str, others: list[str]):
-    """Yield the paragraph after each mention of address, up to another address."""
-    lines = text.splitlines()
-    needle = address.lower()
-    for index, line in enumerate(lines):
-        if needle not in line.lower():
-            continue
-        window = [line]
-        for following in lines[index + 1 : index + WINDOW_LINES]:
-            lowered = following.lower()
-            if not following.strip() or any(other in lowered for other in others):
-                break
-            window.append(following)
-        yield "\n".join(window)
+class Notice:
+    """The lines of a notice, indexed by the addresses each one mentions.
 
+    The index keeps the work linear however many recipients a notice lists.
+    """
 
-def position(text: str, address: str) -> int:
-    index = text.lower().find(address.lower())
-    return index if index >= 0 else len(text)
+    ADDRESS_TOKEN_RE = re.compile(r"[^\s<>()\[\]'\",;:]+@[^\s<>()\[\]'\",;:]+")
+
+    def __init__(self, text: str, recipients: Iterable[str]):
+        self.lines = text.splitlines()
+        self.recipients = {address.lower() for address in recipients}
+        self.mentions: list[set[str]] = []
+        self.first_line: dict[str, int] = {}
+        self.lines_of: dict[str, list[int]] = {}
+        for index, line in enumerate(self.lines):
+            found = set()
+            for token in self.ADDRESS_TOKEN_RE.findall(line):
+                if (address := mime.normalise_address(token)) is not None:
+                    found.add(address.lower())
+            self.mentions.append(found)
+            for address in found:
+                self.first_line.setdefault(address, index)
+                self.lines_of.setdefault(address, []).append(index)
+
+    def mentions_other(self, index: int, address: str) -> bool:
+        return any(other != address for other in self.mentions[index] & self.recipients)
+
+    def position(self, address: str) -> int:
+        """Order recipients as the notice lists them."""
+        return self.first_line.get(address.lower(), len(self.lines))
+
+    def windows(self, address: str) -> Iterator[str]:
+        """Yield the paragraph after each mention of address, up to another recipient."""
+        address = address.lower()
+        for index in self.lines_of.get(address, [])[:MAX_WINDOWS]:
+            window = [self.lines[index]]
+            for following in range(index + 1, min(index + WINDOW_LINES, len(self.lines))):
+                if not self.lines[following].strip() or self.mentions_other(following, address):
+                    break
+                window.append(self.lines[following])
+            yield "\n".join(window)
