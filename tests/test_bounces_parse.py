@@ -261,6 +261,14 @@ def test_dsn_without_failed_recipient_is_none(block):
     assert parse_bounce(dsn(block)) is None
 
 
+def test_dsn_without_per_message_block():
+    raw = dsn("Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.1.1")
+    raw = raw.replace(b"Reporting-MTA: dns; mx.example.org\n\n", b"")
+    report = parse_bounce(raw)
+    assert [r.address for r in report.recipients] == ["a@example.net"]
+    assert report.reporting_mta == ""
+
+
 def test_dsn_lists_each_recipient_once():
     block = "Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.1.1"
     report = parse_bounce(dsn(block, block.replace("a@", "A@")))

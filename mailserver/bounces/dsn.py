@@ -34,21 +34,23 @@ def parse(msg: Message) -> BounceReport | None:
     part = status_part(msg)
     if part is None:
         return None
-    per_message, *per_recipient = status_blocks(part) or [Message()]
-    recipients = []
-    seen = set()
-    for block in per_recipient:
+    # The first block holds the per-message fields (RFC 3464 section 2.2),
+    # but an MTA that omits it must not lose its first recipient, so every
+    # block is read for both kinds of field.
+    blocks = status_blocks(part)
+    recipients = {}
+    for block in blocks:
         recipient = failed_recipient(block)
-        if recipient is not None and recipient.address.lower() not in seen:
-            seen.add(recipient.address.lower())
-            recipients.append(recipient)
+        if recipient is not None:
+            recipients.setdefault(recipient.address.lower(), recipient)
     if not recipients:
         return None
+    reporting_mtas = (mime.header_text(block, "Reporting-MTA") for block in blocks)
     return BounceReport(
         kind=BOUNCE,
-        recipients=recipients,
+        recipients=list(recipients.values()),
         original_message_id=mime.original_message_id(msg),
-        reporting_mta=mime.typed_value(mime.header_text(per_message, "Reporting-MTA")),
+        reporting_mta=mime.typed_value(next((mta for mta in reporting_mtas if mta), "")),
     )
 
 

@@ -195,10 +195,11 @@ def normalise_address(value: str) -> str | None:
         not at
         or not local
         or not domain
+        or "@" in local
         or "." not in domain.strip(".")
         or len(address) > MAX_ADDRESS_LENGTH
         or SPACE_RE.search(address)
-        or any(c in address for c in "<>()[],;\"'\\")
+        or any(c in address for c in "<>()[],;:\"'\\")
     ):
         return None
     return f"{local}@{domain.lower()}"
