@@ -16,7 +16,7 @@ stored_while_handling = []
 failing = set()
 
 
-def accept(request):
+def accept(request, **kwargs):
     calls[request.recipient] += 1
 
 
@@ -32,14 +32,18 @@ def flaky(request):
         raise RuntimeError("flaky view failed: secret token 1234")
 
 
-def reject(request):
+def reject(request, **kwargs):
     calls[request.recipient] += 1
     return EmailRejectResponse("Not here", code=550, status="5.7.1")
 
 
-def tempfail(request):
+def tempfail(request, **kwargs):
     calls[request.recipient] += 1
     return EmailTempFailResponse("Mailbox busy", code=452, status="4.2.2")
+
+
+def broken(request, **kwargs):
+    raise RuntimeError("secret database password")
 
 
 def slow(request):
@@ -62,4 +66,9 @@ mailpatterns = [
     route("tempfail@example.com", tempfail, name="tempfail"),
     route("slow@example.com", slow, name="slow"),
     route("async@example.com", async_accept, name="async"),
+    # Tagged twins, so end-to-end tests can tell their deliveries apart in a shared log.
+    route("accept-<str:tag>@example.com", accept, name="accept-tagged"),
+    route("reject-<str:tag>@example.com", reject, name="reject-tagged"),
+    route("tempfail-<str:tag>@example.com", tempfail, name="tempfail-tagged"),
+    route("broken-<str:tag>@example.com", broken, name="broken-tagged"),
 ]

@@ -11,6 +11,18 @@ from django.core.management.base import BaseCommand
 logger = logging.getLogger("mailserver.readmail")
 
 
+def quiet_logging() -> None:
+    """Keep log records (tracebacks) off stderr unless the project configured logging.
+
+    With no handler anywhere, Python prints warnings and errors to stderr, and an
+    MTA's pipe copies stderr into the bounce that goes to the remote sender. The
+    traceback of a failed view is stored with the message instead.
+    """
+    package = logging.getLogger("mailserver")
+    if not logging.getLogger().handlers and not package.handlers:
+        package.addHandler(logging.NullHandler())
+
+
 class Command(BaseCommand):
     help = (
         "Receive a message on stdin (Postfix pipe(8): --sender ${sender} --recipient "
@@ -34,6 +46,7 @@ class Command(BaseCommand):
         source.add_argument("--maildir", help="Replay every message of this Maildir.")
 
     def handle(self, *args, **options):
+        quiet_logging()
         try:
             status = self.receive(options)
         except Exception:
