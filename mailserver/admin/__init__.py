@@ -1,1 +1,2 @@
 """Admin pages for mailserver's models, one module per area."""
+from mailserver.admin import inbound  # noqa: F401
