@@ -8,6 +8,8 @@ from mailserver import signals
 from mailserver.test import MailClient
 from tests.mailconfs import basic
 
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def client():
@@ -131,9 +133,7 @@ def test_signals_report_acceptance_and_rejection(client):
     signals.mail_received.connect(on_received)
     signals.mail_rejected.connect(on_rejected)
     try:
-        client.send(
-            from_email="a@example.org", to=["accept@example.com", "reject@example.com"]
-        )
+        client.send(from_email="a@example.org", to=["accept@example.com", "reject@example.com"])
     finally:
         signals.mail_received.disconnect(on_received)
         signals.mail_rejected.disconnect(on_rejected)

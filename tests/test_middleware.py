@@ -1,5 +1,7 @@
 """The default middleware, and custom middleware written the Django way."""
 
+import uuid
+
 import pytest
 from django.core import mail
 from django.test import override_settings
@@ -7,16 +9,25 @@ from django.test import override_settings
 from mailserver.response import EmailRejectResponse
 from mailserver.test import MailClient
 
+pytestmark = pytest.mark.django_db
+
 
 def received_headers(count):
-    return b"".join(b"Received: from hop%d by example.net; Sun, 1 Nov 2026\r\n" % i for i in range(count))
+    return b"".join(
+        b"Received: from hop%d by example.net; Sun, 1 Nov 2026\r\n" % i for i in range(count)
+    )
 
 
 def message(extra=b"", to=b"echo@example.com"):
+    """A new message each call: the inbound store answers a repeated Message-ID itself."""
     return (
         extra
-        + b"From: alice@example.org\r\nTo: " + to + b"\r\nSubject: hi\r\n"
-        + b"Message-ID: <m1@example.org>\r\n\r\nbody\r\n"
+        + b"From: alice@example.org\r\nTo: "
+        + to
+        + b"\r\nSubject: hi\r\n"
+        + b"Message-ID: <"
+        + uuid.uuid4().hex.encode()
+        + b"@example.org>\r\n\r\nbody\r\n"
     )
 
 
@@ -24,7 +35,9 @@ def message(extra=b"", to=b"echo@example.com"):
 @pytest.mark.parametrize(("hops", "code"), [(5, 250), (6, 554)])
 def test_loop_protection_counts_received_headers(hops, code):
     [result] = MailClient().send_raw(
-        message(received_headers(hops)), sender="alice@example.org", recipients=["echo@example.com"]
+        message(received_headers(hops)),
+        sender="alice@example.org",
+        recipients=["echo@example.com"],
     )
     assert result.smtp_code == code
     if code == 554:

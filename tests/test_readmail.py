@@ -112,7 +112,7 @@ def test_mbox_replay(env, tmp_path):
     box = mailbox.mbox(tmp_path / "in.mbox")
     box.add(MESSAGE)
     box.add(MESSAGE.replace(b"To: accept@", b"To: nobody@"))
-    box.flush()
+    box.close()
     proc = readmail(env, b"", "--mbox", str(tmp_path / "in.mbox"))
     assert proc.returncode == 67
     assert "2 messages read, 1 not accepted." in proc.stdout.decode()
@@ -131,7 +131,8 @@ def test_readmail_does_not_import_the_heavy_parts(env):
         "from django.core.management import load_command_class;"
         "load_command_class('mailserver', 'readmail');"
         "import mailserver.ingress.pipe, mailserver.ingress.pipeline;"
-        "print(sorted(m for m in sys.modules if m.startswith(('aiosmtpd', 'mailserver.outbound.worker'))))"
+        "heavy = ('aiosmtpd', 'mailserver.outbound.worker');"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True)
     assert proc.stdout.decode().strip() == "[]"
