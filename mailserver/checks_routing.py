@@ -7,6 +7,7 @@ whole mailconf is loaded.
 from __future__ import annotations
 
 from collections import Counter
+from importlib import import_module
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Warning
@@ -18,8 +19,8 @@ from mailserver.conf import settings as app_settings
 
 def check_routing(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Load ``ROOT_MAILCONF`` and report what would stop mail from being routed."""
-    from mailserver.routing.base import get_resolver, load_mailpatterns
-    from mailserver.routing.patterns import MailInclude, MailPattern
+    from mailserver.routing.base import get_resolver
+    from mailserver.routing.patterns import MailInclude, MailPattern, load_mailpatterns
 
     mailconf = app_settings.ROOT_MAILCONF
     if not mailconf:
@@ -32,10 +33,12 @@ def check_routing(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         ]
     try:
-        patterns = load_mailpatterns(mailconf)
+        module = import_module(mailconf)
+    except Exception as exc:  # a check reports a broken mailconf, it does not crash
+        return [_unloadable(mailconf, exc)]
+    try:
+        patterns, _app_name = load_mailpatterns(module)
     except ImproperlyConfigured as exc:
-        if "cannot be imported" in str(exc):
-            return [_unloadable(mailconf, exc)]
         return [_not_a_list(mailconf, str(exc))]
     for entry in patterns:
         if not isinstance(entry, MailPattern | MailInclude):
@@ -43,7 +46,7 @@ def check_routing(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     try:
         resolver = get_resolver(mailconf)
         index = resolver.index()
-    except ImproperlyConfigured as exc:
+    except Exception as exc:  # includes are imported here: same as above
         return [_unloadable(mailconf, exc)]
     return _duplicate_names(resolver.routes) + _unreachable(index)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from importlib import import_module
 from types import ModuleType
 from typing import Any
 
@@ -13,6 +12,7 @@ from django.dispatch import receiver
 
 from mailserver.conf import settings as app_settings
 from mailserver.exceptions import MailServerConfigurationError
+from mailserver.routing.patterns import load_mailpatterns
 from mailserver.routing.resolvers import Resolver, RouteMatch
 
 
@@ -30,26 +30,7 @@ def get_resolver(mailconf: str | ModuleType | None = None) -> Resolver:
 
 @functools.cache
 def _get_cached_resolver(mailconf: str | ModuleType) -> Resolver:
-    return Resolver(load_mailpatterns(mailconf))
-
-
-def load_mailpatterns(mailconf: str | ModuleType) -> list:
-    """Import ``mailconf`` and return its ``mailpatterns``."""
-    module = mailconf
-    if isinstance(module, str):
-        try:
-            module = import_module(module)
-        except ImportError as exc:
-            raise MailServerConfigurationError(
-                f"The mailconf {mailconf!r} cannot be imported ({exc}): check ROOT_MAILCONF."
-            ) from exc
-    patterns = getattr(module, "mailpatterns", None)
-    if not isinstance(patterns, list | tuple):
-        raise MailServerConfigurationError(
-            f"The mailconf {module.__name__!r} must define 'mailpatterns', a list of route() "
-            "and re_route() patterns."
-        )
-    return list(patterns)
+    return Resolver(load_mailpatterns(mailconf)[0])
 
 
 @receiver(setting_changed)

@@ -16,7 +16,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from mailserver.addresses import normalize_domain, normalize_local_part
-from mailserver.exceptions import InvalidAddress
+from mailserver.exceptions import InvalidAddress, MailServerConfigurationError
 from mailserver.routing.converters import get_converter
 
 _PARAMETER_RE = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<parameter>[^>]+)>")
@@ -143,6 +143,26 @@ class RegexPattern:
         return self.route
 
 
+def load_mailpatterns(mailconf: str | ModuleType) -> tuple[list, str | None]:
+    """Import ``mailconf`` (a dotted path or a module); return its patterns and ``app_name``."""
+    module = mailconf
+    if isinstance(module, str):
+        try:
+            module = import_module(module)
+        except ImportError as exc:
+            raise MailServerConfigurationError(
+                f"The mailconf {mailconf!r} cannot be imported ({exc}): check ROOT_MAILCONF "
+                "and your include() calls."
+            ) from exc
+    patterns = getattr(module, "mailpatterns", None)
+    if not isinstance(patterns, list | tuple):
+        raise MailServerConfigurationError(
+            f"The mailconf {module.__name__!r} must define 'mailpatterns', a list of route() "
+            "and re_route() patterns."
+        )
+    return list(patterns), getattr(module, "app_name", None)
+
+
 class Include:
     """What ``include()`` returns: patterns loaded on first use, with their namespace."""
 
@@ -158,31 +178,12 @@ class Include:
 
     @cached_property
     def _loaded(self) -> tuple[list, str | None, str | None]:
-        module = self.source
-        if isinstance(module, str):
-            try:
-                module = import_module(module)
-            except ImportError as exc:
-                raise ImproperlyConfigured(
-                    f"The included mailconf {self.source!r} cannot be imported: {exc}"
-                ) from exc
-        if isinstance(module, list | tuple):
-            patterns, app_name = module, None
+        if isinstance(self.source, list | tuple):
+            patterns, app_name = list(self.source), None
         else:
-            try:
-                patterns = module.mailpatterns
-            except AttributeError:
-                raise ImproperlyConfigured(
-                    f"The included mailconf {module.__name__!r} has no 'mailpatterns' list."
-                ) from None
-            app_name = getattr(module, "app_name", None)
-        if not isinstance(patterns, list | tuple):
-            raise ImproperlyConfigured(
-                f"The 'mailpatterns' of {self.source!r} must be a list of route() and "
-                "re_route() patterns."
-            )
+            patterns, app_name = load_mailpatterns(self.source)
         app_name = self._app_name or app_name or self._namespace
-        return list(patterns), app_name, self._namespace or app_name
+        return patterns, app_name, self._namespace or app_name
 
     @property
     def patterns(self) -> list:
