@@ -1,2 +1,3 @@
 """Admin pages for mailserver's models, one module per area."""
+
 from mailserver.admin import inbound  # noqa: F401

@@ -1,4 +1,5 @@
 """mailserver's models, one module per area."""
+
 from mailserver.models.inbound import InboundMessage  # noqa: F401
 from mailserver.models.outbound import (  # noqa: F401
     DeliveryAttempt,
