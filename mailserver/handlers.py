@@ -186,8 +186,12 @@ def result_for_response(request: Any, response: Any) -> Result:
 
 
 def send_response(response: EmailMessage) -> None:
-    """Hand a view's ``EmailResponse`` to the outbound side.
+    """Hand a view's ``EmailResponse`` to the outbound queue.
 
-    Every reply a view produces leaves through this one function.
+    Every reply a view produces leaves through this one function. It is queued
+    whatever ``EMAIL_BACKEND`` says, in the database that stores the inbound
+    mail, so a 250 promises the reply is kept too; a worker sends it.
     """
-    response.send()
+    from mailserver.outbound.queue import enqueue
+
+    enqueue(response)

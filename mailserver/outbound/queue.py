@@ -151,6 +151,15 @@ def enqueue_many(
     return [by_id[message_id] for message_id, *_ in rendered]
 
 
+def notify_workers(using: str | None = None) -> None:
+    """Wake idle workers (after an admin action, say) in a transaction of its own."""
+    from mailserver.models import OutboundMessage
+
+    using = using or router.db_for_write(OutboundMessage)
+    with transaction.atomic(using=using):
+        wakeup.notify(using)
+
+
 def check_queue_size(adding: int, using: str) -> None:
     """Raise ``QueueFull`` if ``adding`` more messages would pass ``MAILSERVER_MAX_QUEUE_SIZE``."""
     from mailserver.models import OutboundMessage
