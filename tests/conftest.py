@@ -1,3 +1,3 @@
 """Shared fixtures: each area keeps its own in tests/<area>_fixtures.py."""
 
-pytest_plugins = ["tests.ingress_fixtures"]
+pytest_plugins = ["tests.ingress_fixtures", "tests.outbound_fixtures"]

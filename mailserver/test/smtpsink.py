@@ -9,6 +9,7 @@ as a real smarthost does.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -62,11 +63,8 @@ class _Handler:
 
     async def handle_DATA(self, server, session, envelope):
         if self.sink.delay:
-            # A blocking sleep: the sink is one thread, like a smarthost's
-            # per-connection process, so concurrent workers queue up behind it
-            # only as much as a real server would let them.
-            import asyncio
-
+            # Each session waits on its own, so concurrent connections overlap
+            # as they do at a real smarthost.
             await asyncio.sleep(self.sink.delay)
         data = envelope.original_content or envelope.content
         headers = BytesHeaderParser(policy=default_policy).parsebytes(data)

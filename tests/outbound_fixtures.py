@@ -1,0 +1,114 @@
+"""Fixtures for the outbound tests: SMTP sinks, a scratch PostgreSQL database, worker processes."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from mailserver.test.smtpsink import SMTPSink
+
+ROOT = Path(__file__).resolve().parents[1]
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def require(reason: str | None) -> None:
+    """Skip with ``reason``, or fail in CI, where every server must be there."""
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must run this test.")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def sink():
+    """An SMTP sink on 127.0.0.1 that EMAIL_HOST/EMAIL_PORT point at."""
+    with (
+        SMTPSink() as running,
+        override_settings(EMAIL_HOST="127.0.0.1", EMAIL_PORT=running.port),
+    ):
+        yield running
+
+
+@pytest.fixture
+def slow_sink():
+    """A sink that takes ~20 ms per message, as a real smarthost does."""
+    with SMTPSink(delay=0.02) as running:
+        yield running
+
+
+@pytest.fixture
+def postgres_database():
+    """Create an empty PostgreSQL database with the project's tables; drop it afterwards."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=3, **PG)
+    except Exception as exc:  # any reason means: no server to test against
+        require(f"PostgreSQL is not reachable on 127.0.0.1:5432 ({exc})")
+    name = f"mailserver_outbound_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        django_command(["migrate", "--run-syncdb", "-v", "0"], pg=name)
+        yield name
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def worker_env(pg: str | None = None, sqlite: str | None = None, **extra) -> dict:
+    env = dict(os.environ)
+    env.pop("CI", None)
+    env.update(DJANGO_SETTINGS_MODULE="tests.settings_outbound", PYTHONPATH=str(ROOT))
+    if pg:
+        env["MAILSERVER_TEST_PG"] = pg
+    if sqlite:
+        env["MAILSERVER_TEST_DB"] = sqlite
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def django_command(args, timeout=60, **env) -> subprocess.CompletedProcess:
+    """Run ``python -m django ARGS`` against the scratch database; fail on error."""
+    result = subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        env=worker_env(**env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def start_worker(command="runmailqueue", *args, **env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "django", command, *args],
+        env=worker_env(**env),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until(condition, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def pg_rows(database: str, sql: str, params=()):
+    import psycopg
+
+    with psycopg.connect(dbname=database, **PG) as connection:
+        return connection.execute(sql, params).fetchall()
