@@ -12,6 +12,7 @@ SMTPD_POLICY_README): ``name=value`` lines ended by an empty line, answered by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable, Iterable, Mapping
@@ -72,18 +73,25 @@ class PolicyServer:
         self.domains = list(domains) if domains else None
         self.idle_timeout = idle_timeout
         self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve_client, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        """Stop listening and end the open connections, closing their sockets."""
         if self._server is not None:
             self._server.close()
+        for task in self._clients:
+            task.cancel()
+        await asyncio.gather(*self._clients, return_exceptions=True)
 
     async def _serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        task = asyncio.current_task()
+        self._clients.add(task)
         try:
             while (request := await self._read_request(reader)) is not None:
                 action = policy_action(request, self.domains)
@@ -99,7 +107,10 @@ class PolicyServer:
         except (TimeoutError, ConnectionError, ValueError):
             pass  # Postfix reconnects; a broken or idle connection just ends
         finally:
+            self._clients.discard(task)
             writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
         request: dict[str, str] = {}
