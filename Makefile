@@ -15,6 +15,15 @@ $(STAMP): pyproject.toml setup.py
 
 run: $(STAMP)
 	cd manage_example && ../$(BIN)/python manage.py migrate --noinput -v0
+	@printf '%s\n' "" \
+	  "The help desk answers mail to help@example.com. Send it a first mail from another terminal:" \
+	  "" \
+	  "  $(BIN)/python -c \"import smtplib; smtplib.SMTP('$(word 1,$(subst :, ,$(ADDR)))', $(word 2,$(subst :, ,$(ADDR)))).sendmail('you@example.org', ['help@example.com'], b'From: you@example.org\\r\\nSubject: My printer is on fire\\r\\n\\r\\nIt was working yesterday.')\"" \
+	  "" \
+	  "then see the ticket it opened and the reply waiting in the outbound queue with:" \
+	  "" \
+	  "  $(BIN)/python manage_example/manage.py tickets" \
+	  ""
 	cd manage_example && ../$(BIN)/python manage.py runmailserver $(ADDR)
 
 test: $(STAMP)

@@ -1,13 +1,15 @@
-"""Settings of the example project: SQLite and the embedded mail server."""
+"""Settings of the example help desk: SQLite, the embedded mail server, the queue."""
 
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = "example-only-not-secret"
+SECRET_KEY = os.environ.get("EXAMPLE_SECRET_KEY", "example-only-not-secret")
 DEBUG = True
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 USE_TZ = True
+TIME_ZONE = "UTC"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -17,7 +19,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "mailserver",
-    "example",
+    "helpdesk",
 ]
 
 MIDDLEWARE = [
@@ -47,9 +49,28 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        # The tests run the project in subprocesses that share one database file.
+        "NAME": os.environ.get("EXAMPLE_DB", BASE_DIR / "db.sqlite3"),
+    }
+}
 
 STATIC_URL = "static/"
+MEDIA_ROOT = os.environ.get("EXAMPLE_MEDIA_ROOT", BASE_DIR / "media")  # saved attachments
+
+# Mail. Every send_mail() of the site, and every reply of a mail view, is queued;
+# `manage.py runmailqueue` (or `sendmailqueue` from cron) delivers the queue through
+# the SMTP server below: run a local MTA there, or a debugging sink.
 DEFAULT_FROM_EMAIL = "help@example.com"
-# Replies are printed until the outbound queue delivers them.
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_BACKEND = "mailserver.backends.QueuedEmailBackend"
+EMAIL_HOST = os.environ.get("EXAMPLE_SMTP_HOST", "127.0.0.1")
+EMAIL_PORT = int(os.environ.get("EXAMPLE_SMTP_PORT", "1025"))
+MAILER_DAEMON_ADDRESS = "MAILER-DAEMON@example.com"
+# Each recipient's mail gets its own signed return path, routed to mailserver.views.bounce.
+MAILSERVER_VERP = "bounces+{token}@example.com"
+MAILSERVER_RATE_LIMIT = "10/s"
+
+# Where links in the staff digest point.
+HELPDESK_SITE_URL = "http://127.0.0.1:8000"
