@@ -7,7 +7,9 @@ import time
 import uuid
 from pathlib import Path
 
+import django
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from mailserver.test.smtpsink import SMTPSink
@@ -25,13 +27,52 @@ def require(reason: str | None) -> None:
     pytest.skip(reason)
 
 
+# Django 6.1 deprecates EMAIL_BACKEND and EMAIL_* for MAILERS (and forbids them next to
+# it): these helpers give the settings in the style of the running Django.
+MAILERS_STYLE = django.VERSION >= (6, 1)
+
+
+def deliver_with(backend: str, **options) -> dict:
+    """Settings that make the queue worker deliver through ``backend``."""
+    if not MAILERS_STYLE:
+        return {"MAILSERVER_DELIVERY_BACKEND": backend}
+    mailers = dict(getattr(settings, "MAILERS", {}))
+    mailers["delivery"] = {"BACKEND": backend, "OPTIONS": options}
+    return {"MAILERS": mailers, "MAILSERVER_DELIVERY_BACKEND": "delivery"}
+
+
+def deliver_to(host: str, port: int) -> dict:
+    """Settings that make the queue worker deliver over SMTP to ``host:port``."""
+    if not MAILERS_STYLE:
+        return {"EMAIL_HOST": host, "EMAIL_PORT": port}
+    return deliver_with("mailserver.backends.smtp.DeliveryBackend", host=host, port=port)
+
+
+def queued_by_default() -> dict:
+    """Settings that make the site's default email backend the queue."""
+    if not MAILERS_STYLE:
+        return {"EMAIL_BACKEND": "mailserver.backends.QueuedEmailBackend"}
+    mailers = dict(getattr(settings, "MAILERS", {}))
+    mailers["default"] = {"BACKEND": "mailserver.backends.QueuedEmailBackend"}
+    return {"MAILERS": mailers}
+
+
+def combine(*parts: dict) -> dict:
+    """Merge settings from the helpers above; their MAILERS aliases add up."""
+    merged: dict = {}
+    for part in parts:
+        for name, value in part.items():
+            if name == "MAILERS" and name in merged:
+                merged[name] = {**merged[name], **value}
+            else:
+                merged[name] = value
+    return merged
+
+
 @pytest.fixture
 def sink():
-    """An SMTP sink on 127.0.0.1 that EMAIL_HOST/EMAIL_PORT point at."""
-    with (
-        SMTPSink() as running,
-        override_settings(EMAIL_HOST="127.0.0.1", EMAIL_PORT=running.port),
-    ):
+    """An SMTP sink on 127.0.0.1 that the delivery backend points at."""
+    with SMTPSink() as running, override_settings(**deliver_to("127.0.0.1", running.port)):
         yield running
 
 

@@ -20,8 +20,15 @@ if os.environ.get("MAILSERVER_TEST_PG"):
         }
     }
 
-EMAIL_HOST = "127.0.0.1"
-EMAIL_PORT = int(os.environ.get("MAILSERVER_SINK_PORT", "25"))
+SINK = {"host": "127.0.0.1", "port": int(os.environ.get("MAILSERVER_SINK_PORT", "25"))}
+if "MAILERS" in globals():  # Django 6.1+: EMAIL_* are deprecated, and refused next to MAILERS
+    MAILERS = {
+        **MAILERS,  # noqa: F405
+        "delivery": {"BACKEND": "mailserver.backends.smtp.DeliveryBackend", "OPTIONS": SINK},
+    }
+    MAILSERVER_DELIVERY_BACKEND = "delivery"
+else:
+    EMAIL_HOST, EMAIL_PORT = SINK["host"], SINK["port"]
 MAILSERVER_RATE_LIMIT = os.environ.get("MAILSERVER_TEST_RATE") or None
 MAILSERVER_LEASE_TIME = timedelta(seconds=float(os.environ.get("MAILSERVER_TEST_LEASE", "300")))
 MAILSERVER_BATCH_SIZE = int(os.environ.get("MAILSERVER_TEST_BATCH", "100"))

@@ -13,6 +13,7 @@ from mailserver.exceptions import MailServerConfigurationError
 from mailserver.models import OutboundMessage
 from mailserver.outbound.delivery import get_delivery_backend
 from mailserver.test.smtpsink import SMTPSink
+from tests.outbound_fixtures import MAILERS_STYLE, combine, deliver_with, queued_by_default
 
 RAW = b"From: a@example.com\r\nTo: x@example.net\r\nSubject: t\r\nMessage-ID: <t@x>\r\n\r\nhi\r\n"
 
@@ -28,7 +29,7 @@ RAW = b"From: a@example.com\r\nTo: x@example.net\r\nSubject: t\r\nMessage-ID: <t
     ],
 )
 def test_each_recipient_gets_its_own_reply(sink, recipient, code, accepted):
-    backend = DeliveryBackend()
+    backend = DeliveryBackend(host="127.0.0.1", port=sink.port)
     delivery = backend.deliver("a@example.com", ["other@example.net", recipient], RAW)
     backend.close()
     assert delivery.replies["other@example.net"].code == 250
@@ -41,7 +42,7 @@ def test_each_recipient_gets_its_own_reply(sink, recipient, code, accepted):
 
 
 def test_no_data_is_sent_when_every_recipient_is_refused(sink):
-    backend = DeliveryBackend()
+    backend = DeliveryBackend(host="127.0.0.1", port=sink.port)
     delivery = backend.deliver("a@example.com", ["rcpt-550-a@example.net"], RAW)
     backend.close()
     assert delivery.replies["rcpt-550-a@example.net"].permanent
@@ -49,7 +50,7 @@ def test_no_data_is_sent_when_every_recipient_is_refused(sink):
 
 
 def test_one_connection_serves_many_messages(sink):
-    backend = DeliveryBackend()
+    backend = DeliveryBackend(host="127.0.0.1", port=sink.port)
     for n in range(5):
         backend.deliver("a@example.com", [f"r{n}@example.net"], RAW)
     backend.close()
@@ -72,7 +73,7 @@ def test_refusal_after_data_applies_to_the_accepted_recipients_only():
 @pytest.mark.parametrize("transcript", [True, False])
 def test_transcript_records_the_conversation_but_not_the_body(sink, transcript):
     with override_settings(MAILSERVER_SMTP_TRANSCRIPT=transcript):
-        backend = DeliveryBackend()
+        backend = DeliveryBackend(host="127.0.0.1", port=sink.port)
         delivery = backend.deliver("a@example.com", ["ok@example.net"], RAW)
         backend.close()
     if transcript:
@@ -95,7 +96,7 @@ def test_unreachable_server_is_a_temporary_failure_of_everyone():
 
 
 def test_delivery_backend_works_as_a_django_email_backend(sink):
-    backend = DeliveryBackend()
+    backend = DeliveryBackend(host="127.0.0.1", port=sink.port)
     sent = backend.send_messages(
         [EmailMessage("s", "b", "a@example.com", ["ok@example.net", "rcpt-550-x@example.net"])]
     )
@@ -105,29 +106,31 @@ def test_delivery_backend_works_as_a_django_email_backend(sink):
 
 
 @pytest.mark.django_db
-@override_settings(EMAIL_BACKEND="mailserver.backends.QueuedEmailBackend")
 def test_send_mail_is_queued_not_sent(sink):
-    assert send_mail("Hello", "Body", "site@example.com", ["u@example.net"]) == 1
+    with override_settings(**queued_by_default()):
+        assert send_mail("Hello", "Body", "site@example.com", ["u@example.net"]) == 1
     [queued] = OutboundMessage.objects.all()
     assert (queued.subject, queued.status, sink.messages) == ("Hello", "queued", [])
     assert [r.address for r in queued.recipients.all()] == ["u@example.net"]
 
 
+# Django 6.1 wants ADMINS as plain addresses; 5.2 as (name, address) pairs.
+ADMINS = ["ops@example.com"] if MAILERS_STYLE else [("Ops", "ops@example.com")]
+
+
 @pytest.mark.django_db
-@override_settings(
-    EMAIL_BACKEND="mailserver.backends.QueuedEmailBackend",
-    ADMINS=[("Ops", "ops@example.com")],
-    SERVER_EMAIL="server@example.com",
-    MAILSERVER_DELIVERY_BACKEND="django.core.mail.backends.locmem.EmailBackend",
-)
 def test_mail_admins_goes_through_the_queue():
     from mailserver.outbound import send_queued
 
-    mail_admins("Disk full", "It is.")
-    assert mail.outbox == []
-    [queued] = OutboundMessage.objects.all()
-    assert queued.from_email == "server@example.com"
-    send_queued()
+    locmem = deliver_with("django.core.mail.backends.locmem.EmailBackend")
+    with override_settings(
+        ADMINS=ADMINS, SERVER_EMAIL="server@example.com", **combine(queued_by_default(), locmem)
+    ):
+        mail_admins("Disk full", "It is.")
+        assert mail.outbox == []
+        [queued] = OutboundMessage.objects.all()
+        assert queued.from_email == "server@example.com"
+        send_queued()
     [sent] = mail.outbox
     assert (sent.to, sent.subject) == (["ops@example.com"], "[Django] Disk full")
 

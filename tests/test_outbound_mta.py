@@ -17,7 +17,7 @@ from django.core.mail import EmailMessage
 from django.test import override_settings
 
 from mailserver.outbound import enqueue, send_queued
-from tests.outbound_fixtures import require
+from tests.outbound_fixtures import deliver_to, require
 
 pytestmark = [pytest.mark.mta, pytest.mark.django_db]
 
@@ -75,7 +75,7 @@ def test_queued_mail_lands_in_the_smarthosts_maildir(smarthost):
         f"rcpt-550-{tag}@example.net",
         f"rcpt-451-{tag}@example.net",
     )
-    with override_settings(EMAIL_HOST="127.0.0.1", EMAIL_PORT=int(smarthost["HARNESS_PORT"])):
+    with override_settings(**deliver_to("127.0.0.1", int(smarthost["HARNESS_PORT"]))):
         row = enqueue(
             EmailMessage(f"Hello {tag}", "Body", "site@example.com", [ok, refused, later])
         )

@@ -18,7 +18,7 @@ from mailserver.outbound import enqueue, enqueue_many, queue_digest, send_digest
 from mailserver.outbound.sending import Sender, retry_delay
 from mailserver.outbound.worker import Worker
 from mailserver.suppression import suppress
-from tests.outbound_fixtures import django_command, start_worker, wait_until
+from tests.outbound_fixtures import deliver_with, django_command, start_worker, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -204,7 +204,7 @@ def test_a_poison_message_is_quarantined_and_never_stalls_the_queue():
     assert "Quarantined after 3" in row.last_error and "KeyError" in row.last_error
 
 
-@override_settings(MAILSERVER_DELIVERY_BACKEND="django.core.mail.backends.locmem.EmailBackend")
+@override_settings(**deliver_with("django.core.mail.backends.locmem.EmailBackend"))
 def test_any_django_backend_can_deliver():
     enqueue(message("ok@example.net", subject="via locmem"))
     send_queued()
