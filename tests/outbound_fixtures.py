@@ -36,9 +36,12 @@ def deliver_with(backend: str, **options) -> dict:
     """Settings that make the queue worker deliver through ``backend``."""
     if not MAILERS_STYLE:
         return {"MAILSERVER_DELIVERY_BACKEND": backend}
-    mailers = dict(getattr(settings, "MAILERS", {}))
-    mailers["delivery"] = {"BACKEND": backend, "OPTIONS": options}
-    return {"MAILERS": mailers, "MAILSERVER_DELIVERY_BACKEND": "delivery"}
+    return combine(
+        {
+            "MAILERS": {"delivery": {"BACKEND": backend, "OPTIONS": options}},
+            "MAILSERVER_DELIVERY_BACKEND": "delivery",
+        }
+    )
 
 
 def deliver_to(host: str, port: int) -> dict:
@@ -52,18 +55,19 @@ def queued_by_default() -> dict:
     """Settings that make the site's default email backend the queue."""
     if not MAILERS_STYLE:
         return {"EMAIL_BACKEND": "mailserver.backends.QueuedEmailBackend"}
-    mailers = dict(getattr(settings, "MAILERS", {}))
-    mailers["default"] = {"BACKEND": "mailserver.backends.QueuedEmailBackend"}
-    return {"MAILERS": mailers}
+    return combine({"MAILERS": {"default": {"BACKEND": "mailserver.backends.QueuedEmailBackend"}}})
 
 
 def combine(*parts: dict) -> dict:
-    """Merge settings from the helpers above; their MAILERS aliases add up."""
+    """Merge settings from the helpers above: each MAILERS alias set wins over the
+    project's own, later parts over earlier ones."""
     merged: dict = {}
     for part in parts:
         for name, value in part.items():
-            if name == "MAILERS" and name in merged:
-                merged[name] = {**merged[name], **value}
+            if name == "MAILERS":
+                project = getattr(settings, "MAILERS", {})
+                own = {k: v for k, v in value.items() if v != project.get(k)}
+                merged[name] = {**merged.get(name, project), **own}
             else:
                 merged[name] = value
     return merged

@@ -77,7 +77,8 @@ def test_transcript_records_the_conversation_but_not_the_body(sink, transcript):
         delivery = backend.deliver("a@example.com", ["ok@example.net"], RAW)
         backend.close()
     if transcript:
-        assert "C: rcpt TO:<ok@example.net>" in delivery.transcript
+        # smtplib spells commands in lower case before Python 3.13, upper case after.
+        assert "c: rcpt to:<ok@example.net>" in delivery.transcript.lower()
         assert "S: 250 2.0.0 Queued" in delivery.transcript
         assert "<message data," in delivery.transcript
         assert "hi" not in delivery.transcript.split("<message data")[1]

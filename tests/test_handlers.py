@@ -68,7 +68,7 @@ def test_reply_is_sent_to_the_sender(client):
 
 def test_async_view_reply_is_sent(client):
     send(client, "async@example.com")
-    assert [m.body for m in queued_mail()] == ["async reply"]
+    assert [m.body.strip() for m in queued_mail()] == ["async reply"]
 
 
 def test_ignore_and_none_send_nothing(client):

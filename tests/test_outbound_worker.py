@@ -81,7 +81,7 @@ def test_attempt_keeps_the_transcript(sink):
     row = enqueue(message("ok@example.net"))
     send_queued()
     attempt = DeliveryAttempt.objects.get(message=row)
-    assert "C: mail FROM:<site@example.com>" in attempt.transcript
+    assert "c: mail from:<site@example.com>" in attempt.transcript.lower()
     assert attempt.replies == {"ok@example.net": [250, "2.0.0 Queued"]}
 
 
