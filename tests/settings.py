@@ -2,6 +2,8 @@
 
 import os
 
+import django
+
 SECRET_KEY = "mailserver-tests-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -48,7 +50,12 @@ DATABASES = {
     }
 }
 
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Django 6.1 replaces EMAIL_BACKEND and the EMAIL_* settings with MAILERS and warns
+# about the old names; the suite runs with warnings as errors on both.
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DEFAULT_FROM_EMAIL = "webmaster@example.com"
 
 if os.environ.get("MAILSERVER_TEST_MAX_SIZE"):
