@@ -8,38 +8,30 @@ tasks and ``runmailqueue`` workers can run side by side.
 
 from __future__ import annotations
 
-from functools import cache
-
-import django
 from django.db import transaction
 
 from mailserver.exceptions import MailServerConfigurationError
 
-
-@cache
-def _task():
-    if django.VERSION < (6, 0):
-        raise MailServerConfigurationError(
-            "MAILSERVER_USE_TASKS needs Django 6.0 or later (django.tasks); remove the "
-            "setting and run 'manage.py runmailqueue' instead."
-        )
+try:
     from django.tasks import task
+except ImportError:  # Django < 6.0
+    task = None
+
+if task is not None:
 
     @task
     def send_queued_mail() -> int:
+        """Send the mail due now; return how many messages were handled."""
         from mailserver.outbound.worker import send_queued
 
         return send_queued().processed
 
-    return send_queued_mail
-
-
-def send_queued_mail():
-    """Return the task object (for ``.enqueue()``), defined on first use."""
-    return _task()
-
 
 def schedule_drain(using: str) -> None:
-    """Run the drain task once the current transaction has committed."""
-    task = _task()
-    transaction.on_commit(task.enqueue, using=using)
+    """Enqueue :func:`send_queued_mail` once the current transaction has committed."""
+    if task is None:
+        raise MailServerConfigurationError(
+            "MAILSERVER_USE_TASKS needs Django 6.0 or later (django.tasks); remove the "
+            "setting and run 'manage.py runmailqueue' instead."
+        )
+    transaction.on_commit(send_queued_mail.enqueue, using=using)
