@@ -6,6 +6,7 @@ from django.core.mail import EmailMessage
 from django.test import override_settings
 
 from mailserver.exceptions import MailServerConfigurationError
+from mailserver.models import OutboundMessage
 from mailserver.outbound import enqueue
 
 pytestmark = pytest.mark.django_db
@@ -30,3 +31,4 @@ def test_enqueue_schedules_a_drain_task_on_commit(sink, django_capture_on_commit
 def test_use_tasks_on_old_django_says_what_to_do():
     with pytest.raises(MailServerConfigurationError, match=r"needs Django 6\.0"):
         enqueue(EmailMessage("s", "b", "a@example.com", ["task@example.net"]))
+    assert not OutboundMessage.objects.exists()  # refused before anything was stored

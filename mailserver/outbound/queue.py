@@ -143,10 +143,10 @@ def enqueue_many(
         _finish_unsendable(rows, recipient_rows, using)
         if rows:
             wakeup.notify(using)
-    if rows and app_settings.USE_TASKS:
-        from mailserver.outbound.tasks import schedule_drain
+            if app_settings.USE_TASKS:
+                from mailserver.outbound.tasks import schedule_drain
 
-        schedule_drain(using)
+                schedule_drain(using)
     by_id = existing | {row.message_id: row for row in rows}
     return [by_id[message_id] for message_id, *_ in rendered]
 
