@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from mailserver.addresses import normalize_address
 from mailserver.mime.body import Attachment, Body, parse_body
 from mailserver.mime.headers import (
     HeaderMap,
@@ -321,7 +322,18 @@ def _sanitize_address(address: str | None) -> str | None:
     # injection (or broken beyond use): skip it rather than repair it.
     if not address or "@" not in address or clean(address) != address:
         return None
-    return None if any(char.isspace() for char in address) else address
+    if any(char.isspace() for char in address):
+        return None
+    # Nor may it be one the reply cannot be rendered with: the failure would come at
+    # send time, and the sender would be asked to retry forever.
+    from django.core.mail.message import sanitize_address
+
+    try:
+        normalize_address(address)
+        sanitize_address(address, "utf-8")  # what Django does when it renders the reply
+    except ValueError:  # InvalidAddress and UnicodeError are ValueErrors
+        return None
+    return address
 
 
 def _reply_subject(subject: str) -> str:

@@ -1,3 +1,14 @@
 """Shared fixtures: each area keeps its own in tests/<area>_fixtures.py."""
 
 pytest_plugins = ["tests.ingress_fixtures", "tests.outbound_fixtures"]
+
+# --- hypothesis profiles (hardening: tests/test_fuzz.py) -----------------------------------
+# In CI the examples are derived from each test's name, so a failure reproduces on rerun.
+import os  # noqa: E402
+
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
+# --- end hypothesis profiles ------------------------------------------------------------------

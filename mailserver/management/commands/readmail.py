@@ -10,6 +10,23 @@ from django.core.management.base import BaseCommand
 
 logger = logging.getLogger("mailserver.readmail")
 
+#: Options whose value comes from the remote peer (Postfix expands ${sender} into argv).
+ENVELOPE_OPTIONS = ("--sender", "--recipient", "--peer", "--helo")
+
+
+def attach_values(argv: list[str]) -> list[str]:
+    """Turn ``--sender VALUE`` into ``--sender=VALUE``.
+
+    argparse takes a separate value that starts with ``-`` (a sender ``-x@evil``)
+    for an option and exits with status 2, which an MTA turns into a bounce.
+    """
+    args, values = [], iter(argv)
+    for arg in values:
+        if arg in ENVELOPE_OPTIONS:
+            arg = f"{arg}={next(values, '')}"
+        args.append(arg)
+    return args
+
 
 def quiet_logging() -> None:
     """Keep log records (tracebacks) off stderr unless the project configured logging.
@@ -29,6 +46,9 @@ class Command(BaseCommand):
         "${recipient}) and exit with a sysexits code the MTA understands."
     )
     requires_system_checks = []
+
+    def run_from_argv(self, argv):
+        super().run_from_argv(attach_values(argv))
 
     def add_arguments(self, parser):
         parser.add_argument("--sender", default=None, help="The envelope sender (MAIL FROM).")
