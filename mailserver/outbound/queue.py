@@ -10,7 +10,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from email.utils import getaddresses, parseaddr
 
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, make_msgid
+from django.core.mail.utils import DNS_NAME
 from django.db import router, transaction
 from django.utils import timezone
 
@@ -43,17 +44,24 @@ def envelope_address(value: str) -> str:
 
 
 def render(message: EmailMessage) -> tuple[str, bytes, str, list[str]]:
-    """Return ``(message_id, raw_bytes, envelope_sender, recipients)`` for ``message``."""
-    mime = message.message()
-    # Django adds a Message-ID when the message has none; it is fixed from now on.
-    message_id = str(mime["Message-ID"]).strip()
+    """Return ``(message_id, raw_bytes, envelope_sender, recipients)`` for ``message``.
+
+    The Message-ID is fixed here (Django would otherwise invent a new one at every
+    ``message()``), so it stays the same however often the message is rendered.
+    """
+    headers = {k.lower(): v for k, v in message.extra_headers.items()}
+    message_id = headers.get("message-id")
+    if not message_id:
+        message_id = make_msgid(domain=DNS_NAME)
+        message.extra_headers = {**message.extra_headers, "Message-ID": message_id}
+    raw = message.message().as_bytes()
     recipients: list[str] = []
     seen: set[str] = set()
     for _, address in getaddresses([str(a) for a in message.recipients()]):
         if address and address.lower() not in seen:
             seen.add(address.lower())
             recipients.append(address)
-    return message_id, mime.as_bytes(), envelope_address(message.from_email), recipients
+    return str(message_id).strip(), raw, envelope_address(message.from_email), recipients
 
 
 def enqueue(
@@ -90,6 +98,7 @@ def enqueue_many(
     due = send_at or now
     if expires_at is None and app_settings.MAX_AGE is not None:
         expires_at = due + app_settings.MAX_AGE
+    messages = list(messages)
     rendered = [render(m) for m in messages]
     using = router.db_for_write(OutboundMessage)
 
@@ -103,14 +112,14 @@ def enqueue_many(
             )
         }
         new = {}
-        for message_id, raw, sender, recipients in rendered:
+        for (message_id, raw, sender, recipients), source in zip(rendered, messages, strict=True):
             if message_id in existing or message_id in new:
                 continue
             new[message_id] = (
                 OutboundMessage(
                     message_id=message_id,
                     from_email=sender,
-                    subject=_subject(raw),
+                    subject=" ".join(str(source.subject).split())[:255],
                     raw=raw,
                     priority=level,
                     created_at=now,
@@ -194,12 +203,3 @@ def _finish_unsendable(rows, recipient_rows, using: str) -> None:
         for row in rows:
             if row.pk in dead:
                 row.status = MessageStatus.FAILED
-
-
-def _subject(raw: bytes) -> str:
-    """Return the decoded Subject for the admin's list, cheaply."""
-    from email.parser import BytesHeaderParser
-    from email.policy import default
-
-    header = BytesHeaderParser(policy=default).parsebytes(raw)["Subject"]
-    return str(header or "")[:255]

@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from mailserver import signals
@@ -148,17 +149,7 @@ class Sender:
 
         with transaction.atomic(using=self.using):
             if tried:
-                OutboundRecipient.objects.using(self.using).bulk_update(
-                    tried,
-                    [
-                        "status",
-                        "attempts",
-                        "last_code",
-                        "last_reply",
-                        "next_attempt_at",
-                        "sent_at",
-                    ],
-                )
+                self._save_recipients(tried)
                 DeliveryAttempt.objects.using(self.using).create(
                     message=message,
                     started_at=started,
@@ -196,6 +187,23 @@ class Sender:
         for recipient in failed:
             signals.mail_failed.send(sender=OutboundMessage, message=message, recipient=recipient)
         return status
+
+    def _save_recipients(self, recipients: list[OutboundRecipient]) -> None:
+        """Write the recipients' new state, one UPDATE per distinct outcome (usually one)."""
+        groups: dict[tuple, list[int]] = {}
+        for r in recipients:
+            key = (r.status, r.last_code, r.last_reply, r.next_attempt_at, r.sent_at)
+            groups.setdefault(key, []).append(r.pk)
+        rows = OutboundRecipient.objects.using(self.using)
+        for (status, code, reply, next_attempt_at, sent_at), pks in groups.items():
+            rows.filter(pk__in=pks).update(
+                status=status,
+                attempts=F("attempts") + 1,
+                last_code=code,
+                last_reply=reply,
+                next_attempt_at=next_attempt_at,
+                sent_at=sent_at,
+            )
 
     def _final_status(self, message: OutboundMessage, sent: list[OutboundRecipient]) -> str:
         if sent:
