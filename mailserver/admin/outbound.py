@@ -191,6 +191,7 @@ class SuppressionAdmin(admin.ModelAdmin):
     list_display = ("address", "reason", "source", "created_at", "expires_at")
     list_filter = ("reason",)
     search_fields = ("address", "source")
+    readonly_fields = ("created_at",)
 
     def save_model(self, request, obj, form, change):
         from mailserver.suppression import normalize
