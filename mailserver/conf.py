@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "POISON_LIMIT": 5,  # outbound: unexpected errors before a message is quarantined
     "THROTTLE_BACKOFF": timedelta(minutes=1),  # outbound: pause after a 421 or 4.7.x
     "USE_TASKS": False,  # outbound: drain through django.tasks (Django 6.0+)
+    "MAILBOXES": {},  # fetchmail: name -> {"URL": "imaps://...", ...}
 }
 
 
