@@ -273,3 +273,22 @@ def test_runmailqueue_sends_new_mail_and_stops_on_sigterm(file_database, sink):
         out, err = worker.communicate(timeout=30)
     assert worker.returncode == 0, err
     assert "1 sent" in out
+
+
+def test_a_worker_whose_lease_was_taken_over_does_not_send(sink):
+    from mailserver.outbound.claim import claim
+
+    enqueue(message("once@example.net"))
+    [slow] = claim("slow-worker", 10)
+    # The slow worker's lease runs out (in the database and as it knows it) ...
+    slow.lease_expires_at = timezone.now() - timedelta(seconds=1)
+    OutboundMessage.objects.update(lease_expires_at=slow.lease_expires_at)
+    # ... another worker takes the message over, and the slow one must then keep off it.
+    [fast] = claim("fast-worker", 10)
+    assert Sender(backend=None, worker_id="slow-worker").process(slow) == "lost"
+    from mailserver.outbound.delivery import get_delivery_backend
+
+    backend = get_delivery_backend()
+    assert Sender(backend, worker_id="fast-worker").process(fast) == "sent"
+    backend.close()
+    assert sink.recipients() == ["once@example.net"]

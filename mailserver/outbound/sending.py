@@ -56,6 +56,8 @@ class Sender:
     def process(self, message: OutboundMessage) -> str:
         """Send ``message`` to its pending recipients; return what became of it."""
         now = timezone.now()
+        if not self._hold_lease(message, now):
+            return "lost"
         pending: list[OutboundRecipient] = list(message.pending)
         if message.expires_at and now >= message.expires_at:
             return self._expire(message, pending)
@@ -81,6 +83,23 @@ class Sender:
         )
         self._slow_down(delivery)
         return self._finish(message, pending, delivery, started)
+
+    def _hold_lease(self, message: OutboundMessage, now: datetime) -> bool:
+        """Renew the lease once half of it is gone; False if another worker took it over.
+
+        A slow batch (throttled, or a slow server) could otherwise outlive its
+        lease, and a second worker would send the same message.
+        """
+        lease = app_settings.LEASE_TIME
+        if message.lease_expires_at and now < message.lease_expires_at - lease / 2:
+            return True
+        renewed = (
+            OutboundMessage.objects.using(self.using)
+            .filter(pk=message.pk, lease_owner=self.worker_id, status=MessageStatus.SENDING)
+            .update(lease_expires_at=now + lease)
+        )
+        message.lease_expires_at = now + lease
+        return bool(renewed)
 
     def _slow_down(self, delivery: Delivery) -> None:
         """Back off a destination that said 421 or 4.7.x, as Postfix does."""
