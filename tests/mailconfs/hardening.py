@@ -1,0 +1,32 @@
+"""A mailconf for the hardening tests: views that put inbound text into outgoing mail."""
+
+from mailserver.outbound import send_templated_mail
+from mailserver.routing import route
+
+
+def reply(request):
+    """Answer with the sender's own words in the subject and body."""
+    return request.reply(f"You wrote: {request.text}")
+
+
+def reply_with_name(request):
+    """Put the sender's decoded display name into the reply's subject."""
+    return request.reply(f"Hello {request.from_name}", subject=f"Hello {request.from_name}")
+
+
+def templated(request):
+    """Acknowledge with a template whose subject and body quote the inbound mail."""
+    send_templated_mail(
+        "hardening/ack",
+        {"subject": request.subject, "name": request.from_name},
+        to=["eve@example.org"],  # the point is the text, not where it goes
+        from_email="support@example.com",
+    )
+
+
+mailpatterns = [
+    route("reply@example.com", reply, name="reply"),
+    route("name@example.com", reply_with_name, name="name"),
+    route("templated@example.com", templated, name="templated"),
+    route("autoreply@example.com", reply, name="autoreply"),
+]
