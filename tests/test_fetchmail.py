@@ -3,6 +3,7 @@
 The IMAP and POP3 tests run against a real Dovecot (tests/imap_fixtures.py).
 """
 
+import hashlib
 import json
 import mailbox
 import os
@@ -340,6 +341,72 @@ def test_mbox(tmp_path, action, left):
     box.close()
 
 
+def maildir_row(maildir, key, **fields) -> FetchedMessage:
+    """The row a fetcher killed mid-message would have left for ``key``."""
+    raw = maildir.get_bytes(key)
+    return FetchedMessage.objects.create(
+        mailbox="local",
+        uid=key,
+        status=FetchedMessage.Status.FETCHING,
+        content_hash=hashlib.sha256(raw).hexdigest(),
+        **fields,
+    )
+
+
+def test_fetching_row_without_stored_message_is_fetched_again(maildir):
+    """Killed before the store committed: the message was never handled."""
+    key = maildir.add(message(1))
+    maildir_row(maildir, key)
+    out = fetchmail({"local": {"URL": f"maildir://{maildir._path}"}}, "local")
+    assert "1 stored" in out
+    assert mailconf.calls == ["support@example.com"]
+    assert FetchedMessage.objects.get().status == FetchedMessage.Status.STORED
+    assert len(mailbox.Maildir(maildir._path)) == 0
+
+
+def test_fetching_row_with_stored_message_is_only_removed(maildir, caplog):
+    """Killed inside the view: stored, so not handled again; retrymail can finish it."""
+    key = maildir.add(message(1))
+    row = maildir_row(maildir, key)
+    inbound = InboundMessage.objects.create(
+        raw=maildir.get_bytes(key), content_hash=row.content_hash, transport="maildir"
+    )
+    out = fetchmail({"local": {"URL": f"maildir://{maildir._path}"}}, "local")
+    assert "0 stored, 1 already stored" in out
+    assert mailconf.calls == []
+    assert FetchedMessage.objects.get().inbound == inbound
+    assert len(mailbox.Maildir(maildir._path)) == 0
+    assert f"retrymail --id {inbound.pk}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("recipient", "removed", "rows"),
+    [
+        ("support@example.com", True, ["stored"]),
+        ("broken@example.com", False, []),  # temporary: fetched again next time
+        ("nobody@example.com", False, ["refused"]),
+    ],
+)
+def test_without_the_inbound_store_only_accepted_mail_leaves(maildir, recipient, removed, rows):
+    maildir.add(message(1, delivered_to=recipient))
+    with override_settings(MAILSERVER_STORE_INBOUND=False):
+        fetchmail({"local": {"URL": f"maildir://{maildir._path}"}}, "local")
+    assert not InboundMessage.objects.exists()
+    assert len(mailbox.Maildir(maildir._path)) == (0 if removed else 1)
+    assert list(FetchedMessage.objects.values_list("status", flat=True)) == rows
+
+
+@pytest.mark.imap
+@override_settings(MAILSERVER_MAX_MESSAGE_SIZE=1000)
+def test_too_large_message_is_not_downloaded_and_stays(mail_user):
+    mail_user.deliver(message(1) + b"x" * 2000 + b"\r\n")
+    mail_user.deliver(message(2))
+    out = fetchmail({"support": mail_user.mailbox()}, "support")
+    assert "1 stored, 1 refused and left on the server" in out
+    assert mail_user.count() == 1
+    assert FetchedMessage.objects.get(status="refused").reason == "too large"
+
+
 # --- The envelope and the settings --------------------------------------------------
 
 
@@ -588,12 +655,12 @@ def watcher():
 def test_watch_picks_up_new_mail_with_idle_and_reconnects(
     mail_user, dovecot, subprocess_env, watcher
 ):
-    options = {"RECONNECT_DELAY": [0.2, 1]}
+    options = {"RECONNECT_DELAY": [0.2, 1], "IDLE_INTERVAL": 1}
     env = with_mailboxes(subprocess_env, {"support": mail_user.mailbox(**options)})
     watch = watcher(env, "support")
     mail_user.deliver(message(1))  # waiting before the watcher started
     watch.wait_for_rows(1, timeout=15)
-    time.sleep(0.5)  # let it enter IDLE
+    time.sleep(2.5)  # IDLE has been re-issued at least twice
 
     mail_user.deliver(message(2))
     latency = watch.wait_for_rows(2)
