@@ -49,9 +49,14 @@ class Sender:
         self.worker_id = worker_id
         self.using = using
         self.throttle = throttle.Throttle(using)
+        self.suppressed: set[str] = set()
 
-    def start_batch(self) -> None:
+    def start_batch(self, batch: list[OutboundMessage] = ()) -> None:
+        """Load, once per batch, what every message of it needs to know."""
         self.throttle.refresh_blocks()
+        # The suppression list is checked again here, just before sending: one query
+        # for the batch instead of one per message.
+        self.suppressed = suppressed_among(r.address for m in batch for r in m.pending)
 
     def process(self, message: OutboundMessage) -> str:
         """Send ``message`` to its pending recipients; return what became of it."""
@@ -61,8 +66,8 @@ class Sender:
         pending: list[OutboundRecipient] = list(message.pending)
         if message.expires_at and now >= message.expires_at:
             return self._expire(message, pending)
-        suppressed = suppressed_among(r.address for r in pending)
-        if suppressed:
+        suppressed = self.suppressed
+        if suppressed and any(normalize(r.address) in suppressed for r in pending):
             still = [r for r in pending if normalize(r.address) not in suppressed]
             self._suppress(message, [r for r in pending if r not in still])
             pending = still

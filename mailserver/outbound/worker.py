@@ -87,7 +87,7 @@ class Worker:
             return 0
         backend = self.get_backend()
         sender = Sender(backend, self.worker_id, self.using)
-        sender.start_batch()
+        sender.start_batch(batch)
         try:
             for index, message in enumerate(batch):
                 if self.stopping:
