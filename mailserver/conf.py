@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_DRAIN_TIMEOUT": 30,  # seconds in-flight sessions get after SIGTERM
     # RFC 5321 section 6.3 suggests 100 hops as the point where a loop is assumed.
     "MAX_RECEIVED_HEADERS": 30,
+    # RFC 3834 section 2: at most this many automatic replies to one sender per period.
+    "AUTOREPLY_RATE_LIMIT": "5/h",
+    "AUTOREPLY_CACHE": "default",  # must be shared between processes with readmail
     "DELIVERY_BACKEND": "mailserver.backends.smtp.DeliveryBackend",
     "RATE_LIMIT": None,
     "DOMAIN_RATE_LIMITS": {},

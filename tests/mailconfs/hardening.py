@@ -1,6 +1,7 @@
 """A mailconf for the hardening tests: views that put inbound text into outgoing mail."""
 
 from mailserver.outbound import send_templated_mail
+from mailserver.response import EmailResponse
 from mailserver.routing import route
 
 
@@ -24,9 +25,17 @@ def templated(request):
     )
 
 
+def notify(request):
+    """Tell staff, not the sender, about the mail."""
+    return EmailResponse("New mail", request.subject, "desk@example.com", ["staff@example.com"])
+
+
 mailpatterns = [
+    route("notify@example.com", notify, name="notify"),
     route("reply@example.com", reply, name="reply"),
     route("name@example.com", reply_with_name, name="name"),
     route("templated@example.com", templated, name="templated"),
-    route("autoreply@example.com", reply, name="autoreply"),
+    # Two deployments of the same autoresponder, for the reply-loop tests.
+    route("desk@example.com", reply, name="desk"),
+    route("desk@example.net", reply, name="peer-desk"),
 ]
