@@ -192,11 +192,12 @@ async def areceive(
     results = _in_order(recipients, handled)
     if inbound is not None:
         fields = store.record_fields(results, views, inbound.results)
+        failed = not all(r.is_success for r in results)
         if writer is not None:
-            recorded = writer.record(inbound, fields)
+            recorded = writer.record(inbound, fields, urgent=failed)
         else:
             recorded = loop.run_in_executor(executor, store.apply_record, inbound, fields)
-        if not all(r.is_success for r in results):
+        if failed:
             # A failure must be on record before the 4xx/5xx that announces it.
             await _quietly(recorded, inbound)
         else:

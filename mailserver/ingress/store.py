@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
+from mailserver.ingress import rows
 from mailserver.models.inbound import InboundMessage
 from mailserver.status import Result, summarize
 
@@ -52,10 +52,7 @@ def previous_successes(messages: Sequence[InboundMessage]) -> list[set[str] | No
     keyed = {(m.content_hash, m.message_id) for m in messages if m.message_id}
     done: dict[tuple[str, str], set[str]] = {}
     if keyed:
-        rows = InboundMessage.objects.filter(
-            content_hash__in={h for h, _ in keyed}, message_id__in={i for _, i in keyed}
-        ).values_list("content_hash", "message_id", "results")
-        for content_hash, message_id, results in rows:
+        for content_hash, message_id, results in rows.results_by_key({h for h, _ in keyed}):
             if (content_hash, message_id) in keyed:
                 done.setdefault((content_hash, message_id), set()).update(_succeeded(results))
     return [done.get((m.content_hash, m.message_id)) for m in messages]
@@ -67,10 +64,7 @@ def insert(messages: Sequence[InboundMessage]) -> list[set[str]]:
     for message, recipients in zip(messages, done, strict=True):
         # Remembered so record() settles older failed deliveries of the same message.
         message.is_repeat = recipients is not None
-    if len(messages) == 1:
-        messages[0].save(force_insert=True)
-    else:
-        InboundMessage.objects.bulk_create(messages)
+    rows.insert(messages)
     return [recipients or set() for recipients in done]
 
 
@@ -127,7 +121,8 @@ def status_for(results: Mapping[str, Mapping[str, Any]]) -> str:
 
 def apply_record(message: InboundMessage, fields: Mapping[str, Any]) -> None:
     """Write ``fields`` to the row (call inside the writer's transaction)."""
-    InboundMessage.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1, **fields)
+    rows.update(message.pk, fields)
+    message.attempts += 1
     for name, value in fields.items():
         setattr(message, name, value)
     if getattr(message, "is_repeat", False) and fields["status"] == Status.PROCESSED:

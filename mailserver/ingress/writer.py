@@ -26,6 +26,9 @@ logger = logging.getLogger("mailserver.ingress")
 #: The most operations one transaction takes; bounds the time a batch holds the lock.
 MAX_BATCH = 500
 
+#: How long results may wait for a commit they can share (seconds); no reply waits on them.
+RECORD_DELAY = 0.05
+
 _STOP = object()
 
 
@@ -48,9 +51,11 @@ class InboundWriter:
         """Insert ``message``; resolves to ``(message, recipients already served)``."""
         return self._submit("store", message)
 
-    def record(self, message: InboundMessage, fields: Mapping[str, Any]) -> asyncio.Future:
-        """Write a delivery's results to its row."""
-        return self._submit("record", (message, fields))
+    def record(
+        self, message: InboundMessage, fields: Mapping[str, Any], *, urgent: bool = False
+    ) -> asyncio.Future:
+        """Write a delivery's results to its row; ``urgent`` if a reply waits for it."""
+        return self._submit("record-now" if urgent else "record", (message, fields))
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is committed."""
@@ -88,7 +93,13 @@ class InboundWriter:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return batch, False
+                if any(kind != "record" for kind, _, _ in batch):
+                    return batch, False
+                # Nobody waits for a record: let it ride with the next message's commit.
+                try:
+                    item = self._queue.get(timeout=RECORD_DELAY)
+                except queue.Empty:
+                    return batch, False
         return batch, True
 
     def _write(self, batch: list) -> None:
@@ -115,7 +126,7 @@ class InboundWriter:
         for kind, payload, _ in batch:
             if kind == "store":
                 outcomes.append((payload, next(done)))
-            elif kind == "record":
+            elif kind in ("record", "record-now"):
                 store.apply_record(*payload)
                 outcomes.append(None)
             else:

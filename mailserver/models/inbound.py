@@ -24,8 +24,10 @@ class InboundMessage(models.Model):
 
     raw = models.BinaryField(_("raw message"))
     size = models.PositiveIntegerField(_("size"), default=0)
+    # The only lookup on the hot path (repeat detection), so the only extra index there;
+    # every index costs each insert and update.
     content_hash = models.CharField(_("SHA-256 of the raw bytes"), max_length=64, db_index=True)
-    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True, db_index=True)
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
     subject = models.CharField(_("subject"), max_length=255, blank=True)
     sender = models.CharField(_("envelope sender"), max_length=320, blank=True)
     recipients = models.JSONField(_("envelope recipients"), default=list)
@@ -38,7 +40,7 @@ class InboundMessage(models.Model):
     received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
-    route_name = models.CharField(_("route"), max_length=255, blank=True, db_index=True)
+    route_name = models.CharField(_("route"), max_length=255, blank=True)
     view_name = models.CharField(_("view"), max_length=255, blank=True)
     reply_code = models.PositiveSmallIntegerField(_("reply code"), null=True, blank=True)
     reply_status = models.CharField(_("enhanced status code"), max_length=16, blank=True)
