@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_MAX_SESSIONS": 200,
     "SMTP_MAX_RECIPIENTS": 100,
     "SMTP_MAX_COMMANDS": 10000,  # per command verb per session (aiosmtpd's command_call_limit)
+    "SMTP_MAX_ERRORS": 20,  # 5xx replies before a session is cut (Postfix: 20 too)
     "SMTP_IDLE_TIMEOUT": 300,
     "SMTP_MAX_LINE_LENGTH": 1001,  # RFC 5321 section 4.5.3.1.6: 998 octets + CRLF (+ a dot)
     "SMTP_WORKERS": 8,  # threads for sync views
