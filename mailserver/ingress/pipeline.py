@@ -81,14 +81,18 @@ def make_request(raw: bytes, envelope: Envelope) -> EmailRequest:
     )
 
 
-def _refusal(raw: bytes, recipients: Sequence[str]) -> list[Result] | None:
-    """The results for a message refused before storage, or ``None`` to go on."""
+def _prepare(
+    raw: bytes, envelope: Envelope
+) -> tuple[EmailRequest, list[str], list[Result] | None]:
+    """Build the request and find the recipients; third, the results if refused unstored."""
+    request = make_request(raw, envelope)
+    recipients = list(envelope.recipients) or request.header_recipients
     problem = check_message(raw)
     if problem is not None:
-        return [Result(recipient=r, outcome=problem) for r in recipients or [""]]
+        return request, recipients, [Result(r, problem) for r in recipients or [""]]
     if not recipients:
-        return [Result(recipient="", outcome=Outcome.NO_ROUTE)]
-    return None
+        return request, recipients, [Result(recipient="", outcome=Outcome.NO_ROUTE)]
+    return request, recipients, None
 
 
 def _unavailable(recipients: Sequence[str]) -> list[Result]:
@@ -123,9 +127,7 @@ def receive(raw: bytes, envelope: Envelope) -> list[Result]:
     """
     from mailserver.ingress import store
 
-    request = make_request(raw, envelope)
-    recipients = list(envelope.recipients) or request.header_recipients
-    refused = _refusal(raw, recipients)
+    request, recipients, refused = _prepare(raw, envelope)
     if refused is not None:
         return refused
     inbound, done = None, set()
@@ -160,9 +162,7 @@ async def areceive(
     from mailserver.ingress import store
 
     loop = asyncio.get_running_loop()
-    request = make_request(raw, envelope)
-    recipients = list(envelope.recipients)
-    refused = _refusal(raw, recipients)
+    request, recipients, refused = _prepare(raw, envelope)
     if refused is not None:
         return refused
     inbound, done = None, set()

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Callable, Iterable, Mapping
 
 from mailserver.exceptions import InvalidAddress, NoRoute
+from mailserver.ingress.lifecycle import stop_event
 
 logger = logging.getLogger("mailserver.policy")
 
@@ -128,10 +128,7 @@ class PolicyServer:
     async def serve(self, ready: Callable[[PolicyServer], None] | None = None) -> None:
         """Serve until SIGTERM or SIGINT."""
         await self.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+        stop = stop_event()
         if ready is not None:
             ready(self)
         await stop.wait()
