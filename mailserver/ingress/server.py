@@ -31,6 +31,9 @@ logger = logging.getLogger("mailserver.smtp")
 #: RFC 5321 section 3.8: a server that must close a session says 421 first.
 SHUTTING_DOWN = b"421 4.3.2 Service shutting down, try again later\r\n"
 TOO_MANY_SESSIONS = b"421 4.3.2 Too many connections, try again later\r\n"
+#: Postfix's smtpd_hard_error_limit does the same: a client that keeps failing is a
+#: harvester or a broken loop, and the session is cut.
+TOO_MANY_ERRORS = "421 4.7.0 Too many errors, closing connection"
 
 
 class ViewExecutor(ThreadPoolExecutor):
@@ -62,6 +65,7 @@ class SessionMixin:
         self.mailserver = mailserver
         self.busy = False
         self.refused = False
+        self.errors = 0
         self.notes: list[str] = []
         super().__init__(handler, **kwargs)
 
@@ -79,6 +83,20 @@ class SessionMixin:
     def data_received(self, data: bytes) -> None:
         if not self.refused:
             super().data_received(data)
+
+    async def push(self, status: str | bytes) -> None:
+        """Send a reply; after ``max_errors`` refusals (5xx), say 421 and close the session.
+
+        4xx replies are not counted: a 452 for too many recipients or a 451 from a view
+        asks a well-behaved client to come back, which it should be able to do.
+        """
+        await super().push(status)
+        refused = (status[:1] if isinstance(status, str) else status[:1].decode("latin-1")) == "5"
+        if refused and self.transport is not None:
+            self.errors += 1
+            if self.errors >= self.mailserver.max_errors:
+                await super().push(TOO_MANY_ERRORS)
+                self.transport.close()
 
     def eof_received(self) -> bool | None:
         return None if self.refused else super().eof_received()
@@ -132,6 +150,7 @@ class MailServer:
         max_sessions: int | None = None,
         max_recipients: int | None = None,
         max_commands: int | None = None,
+        max_errors: int | None = None,
         idle_timeout: float | None = None,
         max_line_length: int | None = None,
         max_message_size: int | None = None,
@@ -146,6 +165,7 @@ class MailServer:
         self.max_sessions = max_sessions or s.SMTP_MAX_SESSIONS
         self.max_recipients = max_recipients or s.SMTP_MAX_RECIPIENTS
         self.max_commands = max_commands or s.SMTP_MAX_COMMANDS
+        self.max_errors = max_errors or s.SMTP_MAX_ERRORS
         self.idle_timeout = idle_timeout or s.SMTP_IDLE_TIMEOUT
         self.max_line_length = max_line_length or s.SMTP_MAX_LINE_LENGTH
         self.max_message_size = max_message_size or s.MAX_MESSAGE_SIZE
