@@ -81,5 +81,18 @@ class Source(ABC):
         """Return when new mail may have arrived, ``stop`` is set, or it is time to look anyway."""
         stop.wait(self.config.poll_interval)
 
+    def login_refused(self, exc: Exception) -> MailboxLoginError:
+        return MailboxLoginError(
+            f"{self}: the server refused the login: {error_text(exc)}. Check the user and "
+            f"password (URL, USER/PASSWORD or USER_ENV/PASSWORD_ENV) of "
+            f"MAILSERVER_MAILBOXES[{self.config.name!r}]."
+        )
+
     def __str__(self) -> str:
         return f"mailbox {self.config.name!r} ({self.config.location})"
+
+
+def error_text(exc: Exception) -> str:
+    """The server's words from a protocol library's exception (which may hold bytes)."""
+    text = exc.args[0] if exc.args else str(exc)
+    return text.decode(errors="replace") if isinstance(text, bytes) else str(text)

@@ -15,9 +15,9 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from mailserver.ingress.mailboxes.base import (
     Item,
     MailboxError,
-    MailboxLoginError,
     MailboxUnavailable,
     Source,
+    error_text,
 )
 from mailserver.ingress.mailboxes.config import KEEP, MOVE
 
@@ -51,7 +51,7 @@ class ImapSource(Source):
         except (IMAPClientAbortError, OSError) as exc:  # ssl.SSLError is an OSError
             raise MailboxUnavailable(f"{self}: {doing} failed: {exc}") from exc
         except IMAPClientError as exc:
-            raise MailboxError(f"{self}: {doing} failed: {_text(exc)}") from exc
+            raise MailboxError(f"{self}: {doing} failed: {error_text(exc)}") from exc
 
     def open(self) -> None:
         config = self.config
@@ -70,11 +70,7 @@ class ImapSource(Source):
             self.client.login(config.user, config.password)
         except LoginError as exc:
             self.close()
-            raise MailboxLoginError(
-                f"{self}: the server refused the login: {_text(exc)}. Check the user and "
-                f"password (URL, USER/PASSWORD or USER_ENV/PASSWORD_ENV) of "
-                f"MAILSERVER_MAILBOXES[{config.name!r}]."
-            ) from exc
+            raise self.login_refused(exc) from exc
         with self.errors(f"selecting folder {self.folder!r}"):
             selected = self.client.select_folder(self.folder)
             self.uidvalidity = int(selected[b"UIDVALIDITY"])
@@ -167,8 +163,3 @@ class ImapSource(Source):
         except Exception:
             with contextlib.suppress(Exception):  # the connection is already gone
                 client.shutdown()
-
-
-def _text(exc: Exception) -> str:
-    text = exc.args[0] if exc.args else str(exc)
-    return text.decode(errors="replace") if isinstance(text, bytes) else str(text)

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from mailserver.ingress.mailboxes.base import (
     Item,
     MailboxError,
-    MailboxLoginError,
     MailboxUnavailable,
     Source,
+    error_text,
 )
 from mailserver.ingress.mailboxes.config import DELETE
 from mailserver.ingress.mailboxes.imap import tls_context
@@ -40,7 +40,7 @@ class Pop3Source(Source):
         except OSError as exc:
             raise MailboxUnavailable(f"{self}: {doing} failed: {exc}") from exc
         except poplib.error_proto as exc:
-            raise MailboxError(f"{self}: {doing} failed: {_text(exc)}") from exc
+            raise MailboxError(f"{self}: {doing} failed: {error_text(exc)}") from exc
 
     def open(self) -> None:
         config = self.config
@@ -59,13 +59,9 @@ class Pop3Source(Source):
             self.connection.pass_(config.password)
         except poplib.error_proto as exc:
             self.close()
-            if any(code in _text(exc) for code in TEMPORARY):
-                raise MailboxUnavailable(f"{self}: {_text(exc)}") from exc
-            raise MailboxLoginError(
-                f"{self}: the server refused the login: {_text(exc)}. Check the user and "
-                f"password (URL, USER/PASSWORD or USER_ENV/PASSWORD_ENV) of "
-                f"MAILSERVER_MAILBOXES[{config.name!r}]."
-            ) from exc
+            if any(code in error_text(exc) for code in TEMPORARY):
+                raise MailboxUnavailable(f"{self}: {error_text(exc)}") from exc
+            raise self.login_refused(exc) from exc
         except OSError as exc:
             raise MailboxUnavailable(f"{self}: logging in failed: {exc}") from exc
 
@@ -110,8 +106,3 @@ def _pairs(lines: list[bytes]) -> Iterator[tuple[str, str]]:
     for line in lines:
         number, _, value = line.decode("ascii", "replace").partition(" ")
         yield number, value.strip()
-
-
-def _text(exc: Exception) -> str:
-    text = exc.args[0] if exc.args else str(exc)
-    return text.decode(errors="replace") if isinstance(text, bytes) else str(text)
