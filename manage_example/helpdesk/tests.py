@@ -9,6 +9,7 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 
 from django.contrib.auth import get_user_model
+from django.core.cache import caches
 from django.core.management import call_command
 from django.test import TestCase, override_settings
 from django.urls import reverse as reverse_url
@@ -39,6 +40,12 @@ class HelpDeskTestCase(TestCase):
     def tearDownClass(cls):
         super().tearDownClass()
         shutil.rmtree(MEDIA_ROOT, ignore_errors=True)
+
+    def setUp(self):
+        super().setUp()
+        # The auto-reply rate limit counts replies per sender in the cache: start afresh.
+        for cache in caches.all():
+            cache.clear()
 
     def open_ticket(self, **kwargs):
         kwargs = {
@@ -104,6 +111,7 @@ class OpeningTicketsTests(HelpDeskTestCase):
 
 class TicketRepliesTests(HelpDeskTestCase):
     def setUp(self):
+        super().setUp()
         self.open_ticket()
         self.ticket = Ticket.objects.get()
         self.address = queued()[0]["Reply-To"]
@@ -158,6 +166,7 @@ class TicketRepliesTests(HelpDeskTestCase):
 
 class AdminTests(HelpDeskTestCase):
     def setUp(self):
+        super().setUp()
         self.staff = get_user_model().objects.create_superuser(
             "bob", "bob@example.com", "password"
         )
@@ -240,6 +249,7 @@ class DigestTests(HelpDeskTestCase):
 
 class AnnouncementTests(HelpDeskTestCase):
     def setUp(self):
+        super().setUp()
         for sender in ["alice@example.org", "carol@example.org", "dave@example.org"]:
             self.open_ticket(from_email=sender)
         self.announcement = Announcement.objects.create(
