@@ -45,4 +45,5 @@ def mailbox_messages(mbox: str | None = None, maildir: str | None = None) -> Ite
 def describe(result: Result) -> str:
     """One line for stderr, starting with the enhanced status code (pipe(8) reads it)."""
     who = f": {result.recipient}" if result.recipient else ""
-    return f"{result.status} {result.text}{who}"
+    # One line whatever the recipient holds: str.splitlines() also breaks on \x85, U+2028...
+    return " ".join(f"{result.status} {result.text}{who}".splitlines())
