@@ -655,12 +655,12 @@ def watcher():
 def test_watch_picks_up_new_mail_with_idle_and_reconnects(
     mail_user, dovecot, subprocess_env, watcher
 ):
-    options = {"RECONNECT_DELAY": [0.2, 1], "IDLE_INTERVAL": 1}
+    options = {"RECONNECT_DELAY": [0.2, 1]}
     env = with_mailboxes(subprocess_env, {"support": mail_user.mailbox(**options)})
     watch = watcher(env, "support")
     mail_user.deliver(message(1))  # waiting before the watcher started
     watch.wait_for_rows(1, timeout=15)
-    time.sleep(2.5)  # IDLE has been re-issued at least twice
+    time.sleep(0.5)  # let it enter IDLE
 
     mail_user.deliver(message(2))
     latency = watch.wait_for_rows(2)
@@ -680,6 +680,16 @@ def test_watch_picks_up_new_mail_with_idle_and_reconnects(
     assert time.monotonic() - started < 5
     assert mail_user.count() == 0
     assert len(view_runs(env)) == 4
+
+
+@pytest.mark.imap
+def test_watch_reissues_idle(mail_user, subprocess_env, watcher):
+    env = with_mailboxes(subprocess_env, {"support": mail_user.mailbox(IDLE_INTERVAL=1)})
+    watch = watcher(env, "support")
+    time.sleep(3)  # IDLE has been ended and issued again, twice or more
+    mail_user.deliver(message(1))
+    assert watch.wait_for_rows(1) < 3
+    assert watch.stop() == 0
 
 
 @pytest.mark.imap
