@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "STORE_INBOUND": True,
     "INBOUND_RETENTION": timedelta(days=30),
     "MAX_MESSAGE_SIZE": 25 * 1024 * 1024,
+    "MAX_MIME_PARTS": 1000,  # more, and a message's body is not parsed (a MIME bomb)
     # runmailserver (ingress/server.py). RFC 5321 section 4.5.3.1.8: accept at least 100
     # recipients; section 4.5.3.2.7: a server waits at least 5 minutes for a command.
     "SMTP_MAX_SESSIONS": 200,

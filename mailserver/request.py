@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mailserver.addresses import normalize_address
+from mailserver.conf import settings as app_settings
 from mailserver.mime.body import Attachment, Body, parse_body
 from mailserver.mime.headers import (
     HeaderMap,
@@ -58,7 +59,7 @@ class _ParsedMessage:
         if self.parsed_body is None:
             with self._lock:
                 if self.parsed_body is None:
-                    self.parsed_body = parse_body(self.raw)
+                    self.parsed_body = parse_body(self.raw, app_settings.MAX_MIME_PARTS)
         return self.parsed_body
 
     def addresses(self, name: str) -> list[tuple[str, str]]:

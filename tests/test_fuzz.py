@@ -176,15 +176,24 @@ def test_readmail_exits_with_a_documented_code(raw, sender, recipients):
         assert stderr[:2] in {"4.", "5."}, stderr
 
 
+class Env(dict):
+    """The subprocess environment; a short repr keeps hypothesis's failure report readable."""
+
+    def __repr__(self) -> str:
+        return "<readmail env>"
+
+
 @pytest.fixture(scope="module")
 def readmail_env(tmp_path_factory):
     db = tmp_path_factory.mktemp("fuzz") / "db.sqlite3"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "MAILSERVER_TEST_DB": str(db),
-    }
+    env = Env(
+        {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "MAILSERVER_TEST_DB": str(db),
+        }
+    )
     subprocess.run(
         [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v0"], env=env, check=True
     )
@@ -199,8 +208,13 @@ def readmail_env(tmp_path_factory):
 @given(raw=messages(), sender=st.one_of(st.none(), addresses()), recipients=ENVELOPE_RECIPIENTS)
 def test_readmail_subprocess_never_prints_a_traceback(readmail_env, raw, sender, recipients):
     """A few samples through the real process: nothing reaches stderr but the one line."""
+    # argv is bytes without NULs (C strings end there): what an MTA can pass.
+    args = [
+        arg.replace("\x00", "").encode("utf-8", "replace")
+        for arg in readmail_args(sender, recipients)
+    ]
     proc = subprocess.run(
-        [sys.executable, "-m", "django", "readmail", *readmail_args(sender, recipients)],
+        [sys.executable.encode(), b"-m", b"django", b"readmail", *args],
         input=raw,
         capture_output=True,
         env=readmail_env,
@@ -218,7 +232,7 @@ def test_readmail_takes_envelope_values_that_start_with_a_dash(readmail_env, opt
     args = ["--sender", "alice@example.org", "--recipient", "accept@example.com"]
     args[args.index(option) + 1] = "-x@example.com"
     proc = subprocess.run(
-        [sys.executable, "-m", "django", "readmail", *args],
+        [sys.executable.encode(), b"-m", b"django", b"readmail", *args],
         input=b"From: a@example.org\r\nSubject: dash\r\n\r\nHi\r\n",
         capture_output=True,
         env=readmail_env,
