@@ -188,11 +188,11 @@ def result_for_response(request: Any, response: Any) -> Result:
 def send_response(response: EmailMessage) -> None:
     """Hand a view's ``EmailResponse`` to the outbound queue.
 
-    Every reply a view produces leaves through this one function. It is queued in
-    the database that stores the inbound mail, so a 250 promises the reply is kept
-    too; under Django's local email backends (locmem in tests, console in
-    development) it is sent there at once instead, so ``mail.outbox`` shows it.
+    Every reply a view produces leaves through this one function. It is queued
+    whatever the email backend is (tests included: read it with
+    ``mailserver.test.outbox.queued_mail()``), in the database that stores the
+    inbound mail, so a 250 promises the reply is kept too; a worker sends it.
     """
-    from mailserver.outbound.queue import enqueue_reply
+    from mailserver.outbound.queue import enqueue
 
-    enqueue_reply(response)
+    enqueue(response)

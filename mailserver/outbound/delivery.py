@@ -41,33 +41,6 @@ STRUCTURAL_HEADERS = {
 TRANSIENT_ERRORS = (OSError, smtplib.SMTPException, TimeoutError, ConnectionError)
 
 
-#: Django's development and test backends: they show or keep mail on this machine.
-LOCAL_BACKENDS = {
-    "django.core.mail.backends.locmem.EmailBackend",
-    "django.core.mail.backends.console.EmailBackend",
-    "django.core.mail.backends.filebased.EmailBackend",
-    "django.core.mail.backends.dummy.EmailBackend",
-}
-
-
-def default_backend_path() -> str:
-    """Return the dotted path of the site's default email backend, on any Django."""
-    if mailers_configured():
-        from django.core.mail.handler import DEFAULT_MAILER_BACKEND
-
-        return settings.MAILERS.get("default", {}).get("BACKEND", DEFAULT_MAILER_BACKEND)
-    if django.VERSION >= (6, 1):
-        import warnings
-
-        from django.utils.deprecation import RemovedInDjango2028Warning
-
-        # The project still uses EMAIL_BACKEND: Django warns about that itself, once.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RemovedInDjango2028Warning)
-            return settings.EMAIL_BACKEND
-    return settings.EMAIL_BACKEND
-
-
 def mailers_configured() -> bool:
     """Whether this Django has ``MAILERS`` (6.1+) and the project uses it."""
     return django.VERSION >= (6, 1) and hasattr(settings, "MAILERS")

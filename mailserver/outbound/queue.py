@@ -160,22 +160,6 @@ def enqueue_many(
     return [by_id[message_id] for message_id, *_ in rendered]
 
 
-def enqueue_reply(response: EmailMessage) -> None:
-    """Queue a mail view's reply, or, under a local email backend, send it there at once.
-
-    With Django's locmem, console, file or dummy backend (tests and development:
-    Django's test runner switches every project to locmem) the reply goes to that
-    backend directly, so tests find it in ``django.core.mail.outbox`` like any other
-    mail. Everywhere else it is queued.
-    """
-    from mailserver.outbound.delivery import LOCAL_BACKENDS, default_backend_path
-
-    if default_backend_path() in LOCAL_BACKENDS:
-        response.send()
-    else:
-        enqueue(response)
-
-
 def notify_workers(using: str | None = None) -> None:
     """Wake idle workers (after an admin action, say) in a transaction of its own."""
     from mailserver.models import OutboundMessage
