@@ -242,6 +242,40 @@ def test_require_tls_refuses_mail_before_starttls(start_server, tls_files):
         assert client.mail("alice@example.org")[0] == 250
 
 
+def test_no_auth_is_offered_unless_asked_for(start_server, tls_files):
+    server = start_server(tls_context=tls_context(*tls_files))
+    with server.client() as client:
+        client.starttls(context=ssl.create_default_context(cafile=str(tls_files[0])))
+        client.ehlo()
+        assert "auth" not in client.esmtp_features
+
+
+@pytest.mark.parametrize(
+    ("password", "login_ok"),
+    [("right horse battery", True), ("wrong", False)],
+)
+def test_auth_against_django_users(start_server, tls_files, password, login_ok):
+    from django.contrib.auth.models import User
+
+    User.objects.create_user("submitter", password="right horse battery")
+    server = start_server(tls_context=tls_context(*tls_files), auth=True)
+    with server.client() as client:
+        client.ehlo()
+        assert "auth" not in client.esmtp_features  # never over a plain connection
+        assert client.mail("alice@example.org")[0] == 530
+        client.starttls(context=ssl.create_default_context(cafile=str(tls_files[0])))
+        client.ehlo()
+        assert client.esmtp_features["auth"].split() == ["LOGIN", "PLAIN"]
+        if not login_ok:
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                client.login("submitter", password)
+            return
+        client.login("submitter", password)
+        client.mail("alice@example.org")
+        client.rcpt("accept@example.com")
+        assert client.data(message())[0] == 250
+
+
 def test_require_tls_without_a_certificate_is_an_error():
     with pytest.raises(ValueError, match="tls_context"):
         MailServer(require_tls=True)

@@ -21,6 +21,7 @@ from aiosmtpd.smtp import SMTP
 from django.db import close_old_connections
 
 from mailserver.conf import settings as app_settings
+from mailserver.ingress.auth import AuthSMTPHandler
 from mailserver.ingress.lifecycle import stop_event
 from mailserver.ingress.lmtp import LMTPHandler
 from mailserver.ingress.smtp import SMTPHandler
@@ -146,6 +147,7 @@ class MailServer:
         lmtp: bool = False,
         tls_context: ssl.SSLContext | None = None,
         require_tls: bool = False,
+        auth: bool = False,
         hostname: str | None = None,
         max_sessions: int | None = None,
         max_recipients: int | None = None,
@@ -159,9 +161,13 @@ class MailServer:
     ) -> None:
         if require_tls and tls_context is None:
             raise ValueError("require_tls needs a TLS certificate and key (tls_context).")
+        if auth and (tls_context is None or lmtp):
+            # RFC 4954 section 4: never ask for a password over a plain connection.
+            raise ValueError("auth needs TLS (tls_context) and SMTP, not LMTP.")
         s = app_settings
         self.host, self.port, self.lmtp = host, port, lmtp
         self.tls_context, self.require_tls, self.hostname = tls_context, require_tls, hostname
+        self.auth = auth
         self.max_sessions = max_sessions or s.SMTP_MAX_SESSIONS
         self.max_recipients = max_recipients or s.SMTP_MAX_RECIPIENTS
         self.max_commands = max_commands or s.SMTP_MAX_COMMANDS
@@ -187,6 +193,8 @@ class MailServer:
             self.writer = InboundWriter(loop)
             self.writer.start()
         handler_class = LMTPHandler if self.lmtp else SMTPHandler
+        if self.auth:
+            handler_class = AuthSMTPHandler
         self.handler = handler_class(
             writer=self.writer, executor=self.executor, max_recipients=self.max_recipients
         )
@@ -206,6 +214,10 @@ class MailServer:
             require_starttls=self.require_tls,
             timeout=self.idle_timeout,
             command_call_limit=self.max_commands,
+            auth_required=self.auth,
+            auth_require_tls=True,
+            # Without --auth, offer no AUTH at all (aiosmtpd would offer one that always fails).
+            auth_exclude_mechanism=None if self.auth else ["PLAIN", "LOGIN"],
         )
 
     async def drain(self, timeout: float | None = None) -> None:

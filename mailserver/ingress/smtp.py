@@ -65,6 +65,13 @@ class SMTPHandler:
         self.executor = executor
         self.max_recipients = max_recipients
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        # aiosmtpd announces a bare "AUTH" after STARTTLS even with every mechanism off.
+        return [line for line in responses if line.strip() != "250-AUTH"]
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:

@@ -55,6 +55,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--require-tls", action="store_true", help="Refuse MAIL before STARTTLS."
         )
+        parser.add_argument(
+            "--auth",
+            action="store_true",
+            help="Require SMTP AUTH (PLAIN, LOGIN) against Django's users; needs --tls-cert.",
+        )
         parser.add_argument("--hostname", help="The name in the greeting (default: the FQDN).")
 
     def handle(self, *args, **options):
@@ -65,6 +70,8 @@ class Command(BaseCommand):
             raise CommandError("--tls-cert and --tls-key go together: give both.")
         if options["require_tls"] and not options["tls_cert"]:
             raise CommandError("--require-tls needs --tls-cert and --tls-key.")
+        if options["auth"] and (not options["tls_cert"] or options["lmtp"]):
+            raise CommandError("--auth needs --tls-cert and --tls-key, and SMTP (not --lmtp).")
         context = (
             tls_context(options["tls_cert"], options["tls_key"]) if options["tls_cert"] else None
         )
@@ -80,6 +87,7 @@ class Command(BaseCommand):
             lmtp=options["lmtp"],
             tls_context=context,
             require_tls=options["require_tls"],
+            auth=options["auth"],
             hostname=options["hostname"],
         )
         self.check(display_num_errors=False)
