@@ -1,5 +1,6 @@
 """``runmailserver`` over SMTP, with Python's smtplib as the client."""
 
+import asyncio
 import os
 import signal
 import smtplib
@@ -356,3 +357,28 @@ def test_command_refuses_half_a_tls_configuration(command_env):
     )
     assert result.returncode == 1
     assert "--tls-cert and --tls-key go together" in result.stderr
+
+
+# The group-commit writer ------------------------------------------------------------
+
+
+def test_writer_keeps_a_bad_row_from_sinking_its_batch():
+    """One row that cannot be stored fails alone; its neighbours in the batch are kept."""
+    from django.db import IntegrityError
+
+    from mailserver.ingress.writer import InboundWriter
+
+    def row(raw):
+        return InboundMessage(raw=raw, content_hash="h", transport="smtp", recipients=[])
+
+    async def store_two():
+        writer = InboundWriter(asyncio.get_running_loop())
+        stores = [writer.store(row(b"fine")), writer.store(row(None))]
+        writer.start()  # both are queued: they go into one transaction first
+        results = await asyncio.gather(*stores, return_exceptions=True)
+        await asyncio.get_running_loop().run_in_executor(None, writer.stop)
+        return results
+
+    (stored, done), failure = asyncio.run(store_two())
+    assert isinstance(failure, IntegrityError)
+    assert (stored.pk, done) == (InboundMessage.objects.get().pk, set())
