@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailserver.exceptions import MailServerError
-from mailserver.ingress.mailboxes.config import MailboxConfig
+from mailserver.ingress.mailboxes.config import KEEP, MailboxConfig
 
 
 class MailboxError(MailServerError):
@@ -68,6 +68,10 @@ class Source(ABC):
     @abstractmethod
     def finish(self, items: list[Item]) -> None:
         """Delete, move or flag ``items``: every one of them is committed to the database."""
+
+    def needs_finish(self, item: Item) -> bool:
+        """Whether a message stored by an earlier pass still waits for :meth:`finish`."""
+        return self.config.action != KEEP or not item.seen
 
     @abstractmethod
     def close(self) -> None:

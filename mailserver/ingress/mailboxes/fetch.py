@@ -181,9 +181,7 @@ class Fetcher:
         for item in items:
             row = known.get(item.uid)
             if row is not None and self._settled(row):
-                if row.status == Status.STORED:
-                    done.append(item)
-                    report.known += 1
+                self._seen_before(source, item, row, done, report)
             elif self._too_large(item):
                 self._refuse(self._row(source, item.uid, Status.REFUSED), "too large", report)
             else:
@@ -193,9 +191,7 @@ class Fetcher:
                 item.uid = source.content_key(raw)
                 row = self._known(source, [item.uid]).get(item.uid)
                 if row is not None and self._settled(row):
-                    if row.status == Status.STORED:
-                        done.append(item)
-                        report.known += 1
+                    self._seen_before(source, item, row, done, report)
                     continue
             if self.deliver(source, item, raw, report):
                 done.append(item)
@@ -210,6 +206,14 @@ class Fetcher:
         if self.on_report is not None:
             self.on_report(report)
         return report
+
+    def _seen_before(
+        self, source: Source, item: Item, row: FetchedMessage, done: list, report: FetchReport
+    ) -> None:
+        """A message handled by an earlier pass: remove it if that was not done yet."""
+        if row.status == Status.STORED and source.needs_finish(item):
+            done.append(item)
+            report.known += 1
 
     def deliver(self, source: Source, item: Item, raw: bytes, report: FetchReport) -> bool:
         """Run one message through the pipeline; return whether it may leave the server.
@@ -305,12 +309,14 @@ class Fetcher:
             row.uid,
             reason,
         )
+        report.refused += 1
         if row.pk is None:
+            if not row.uid:
+                return  # no key to remember it by (POP3 without UIDL): refused again
             row.status, row.reason = Status.REFUSED, reason
             row.save(force_insert=True)
         else:
             self._mark(row, Status.REFUSED, reason=reason)
-        report.refused += 1
 
     def _row(self, source: Source, uid: str | None, status: str) -> FetchedMessage:
         return FetchedMessage(

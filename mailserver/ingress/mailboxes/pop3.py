@@ -91,6 +91,9 @@ class Pop3Source(Source):
             for item in items:
                 self.connection.dele(int(item.handle))
 
+    def needs_finish(self, item: Item) -> bool:
+        return self.config.action == DELETE
+
     def close(self) -> None:
         connection, self.connection = self.connection, None
         if connection is None:
