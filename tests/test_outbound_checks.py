@@ -12,7 +12,7 @@ from tests.outbound_fixtures import deliver_to
     [
         ({"MAILSERVER_RATE_LIMIT": "fast"}, "mailserver.E030"),
         ({"MAILSERVER_DOMAIN_RATE_LIMITS": {"gmail.com": "20 per second"}}, "mailserver.E030"),
-        ({"MAILSERVER_DELIVERY_BACKEND": "nowhere.Backend"}, "mailserver.E031"),
+        ({"MAILSERVER_DELIVERY_BACKEND": "nowhere.Backend"}, "mailserver.W030"),
         ({"MAILSERVER_RETRY_BACKOFF": 300}, "mailserver.E034"),
     ],
 )

@@ -1,4 +1,4 @@
-"""System checks for the outbound settings (``mailserver.E030`` to ``E039``)."""
+"""System checks for the outbound settings (``mailserver.E030``-``E039``, ``W030``-``W039``)."""
 
 from __future__ import annotations
 
@@ -30,12 +30,13 @@ def check_outbound(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     try:
         get_delivery_backend()
     except Exception as exc:
+        # A warning: a project that only receives mail never needs it.
         errors.append(
-            checks.Error(
-                f"The delivery backend cannot be created: {exc}",
+            checks.Warning(
+                f"The outbound queue's delivery backend cannot be created: {exc}",
                 hint="Set MAILSERVER_DELIVERY_BACKEND to a dotted path (Django 5.2) or a "
                 "MAILERS alias (Django 6.1+) of a backend that really sends.",
-                id="mailserver.E031",
+                id="mailserver.W030",
             )
         )
     if app_settings.USE_TASKS and django.VERSION < (6, 0):
