@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from mailserver.conf import settings as app_settings
 from mailserver.models import DeliveryAttempt, OutboundMessage, OutboundRecipient, Suppression
 from mailserver.models.outbound import (
     PENDING_MESSAGE_STATUSES,
@@ -143,7 +144,8 @@ def requeue(queryset) -> int:
     return OutboundMessage.objects.filter(pk__in=ids).update(
         status=MessageStatus.QUEUED,
         next_attempt_at=now,
-        expires_at=None,
+        # A fresh lifetime, or the expired ones would expire again at once.
+        expires_at=now + app_settings.MAX_AGE if app_settings.MAX_AGE else None,
         errors=0,
         last_error="",
     )
