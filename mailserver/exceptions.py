@@ -7,6 +7,8 @@ broken setting.
 
 from django.core.exceptions import ImproperlyConfigured
 
+from mailserver.status import Refusal, TemporaryRefusal
+
 
 class MailServerError(Exception):
     """Base class of every mail-handling error mailserver raises."""
@@ -29,34 +31,18 @@ class InvalidAddress(MailServerError, ValueError):
     """A string is not a usable RFC 5321 mailbox address."""
 
 
-class RejectMessage(MailServerError):
+class RejectMessage(Refusal, MailServerError):
     """Raised by a view to refuse a message for good (5xx, exit 69)."""
 
-    default_code = 550
-    default_status = "5.7.1"
-
     def __init__(
-        self, message: str = "Message refused", code: int | None = None, status: str | None = None
+        self, message: str | None = None, code: int | None = None, status: str | None = None
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.default_code
-        self.status = status or self.default_status
+        Refusal.__init__(self, message, code, status)
+        MailServerError.__init__(self, self.message)
 
 
-class TemporaryFailure(RejectMessage):
+class TemporaryFailure(TemporaryRefusal, RejectMessage):
     """Raised by a view to ask the sender to try again later (4xx, exit 75)."""
-
-    default_code = 451
-    default_status = "4.3.0"
-
-    def __init__(
-        self,
-        message: str = "Temporary failure, try again later",
-        code: int | None = None,
-        status: str | None = None,
-    ) -> None:
-        super().__init__(message, code, status)
 
 
 class MalformedMessage(MailServerError, ValueError):

@@ -59,6 +59,38 @@ REPLIES: dict[Outcome, Reply] = {
 }
 
 
+class Refusal:
+    """A refusal's reply: a message, a 4xx/5xx code and an enhanced status code.
+
+    Shared by the responses a view returns (``EmailRejectResponse``) and the
+    exceptions it raises (``RejectMessage``), so both carry the same fields.
+    """
+
+    default_message = "Message refused"
+    default_code = 550
+    default_status = "5.7.1"
+
+    def __init__(
+        self, message: str | None = None, code: int | None = None, status: str | None = None
+    ) -> None:
+        self.message = message or self.default_message
+        self.code = code or self.default_code
+        self.status = status or self.default_status
+        if not (400 <= self.code < 600) or self.status[:1] != str(self.code)[0]:
+            raise ValueError(
+                f"{type(self).__name__} needs a 4xx/5xx code whose class matches the "
+                f"enhanced status code, got {self.code} {self.status}."
+            )
+
+
+class TemporaryRefusal(Refusal):
+    """The defaults of a temporary refusal: 451 4.3.0."""
+
+    default_message = "Temporary failure, try again later"
+    default_code = 451
+    default_status = "4.3.0"
+
+
 @dataclass
 class Result:
     """The result of handling a message for one envelope recipient.
