@@ -25,8 +25,9 @@ class Waiter:
         self.using = using
         self._stopped = threading.Event()
         self._listener = None
-        if connections[using].vendor == "postgresql":
-            self._listener = self._listen()
+        self._postgres = connections[using].vendor == "postgresql"
+        if self._postgres:
+            self._reconnect()
 
     def _listen(self):
         import psycopg
@@ -45,7 +46,25 @@ class Waiter:
             return False
         if self._listener is None:
             self._stopped.wait(timeout)
+            if self._postgres:
+                self._reconnect()
             return False
+        try:
+            return self._wait_for_notify(timeout)
+        except Exception:
+            # The listening connection broke (a database restart): poll until it
+            # can be opened again.
+            self.close()
+            self._stopped.wait(timeout)
+            return False
+
+    def _reconnect(self) -> None:
+        try:
+            self._listener = self._listen()
+        except Exception:
+            self._listener = None
+
+    def _wait_for_notify(self, timeout: float) -> bool:
         # Short slices keep SIGTERM handling prompt while blocked on the socket.
         deadline_slices = max(1, int(timeout / 0.5))
         for _ in range(deadline_slices):

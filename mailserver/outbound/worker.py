@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db import close_old_connections, router
+from django.db import DatabaseError, close_old_connections, router
 from django.utils import timezone
 
 from mailserver.conf import settings as app_settings
@@ -122,10 +122,18 @@ class Worker:
         self._waiter = Waiter(self.using)
         try:
             while not self.stopping:
-                if self.run_batch():
-                    continue
-                close_old_connections()
-                self._waiter.wait(self._idle_time(poll))
+                try:
+                    if self.run_batch():
+                        continue
+                    close_old_connections()
+                    idle = self._idle_time(poll)
+                except DatabaseError:
+                    # The database went away (a restart, a failover): keep the worker
+                    # alive and try again with a fresh connection.
+                    logger.exception("Queue worker %s lost the database", self.worker_id)
+                    close_old_connections()
+                    idle = poll
+                self._waiter.wait(idle)
         finally:
             self._waiter.close()
         return self.stats
