@@ -20,6 +20,10 @@ from mailserver.conf import settings as app_settings
 
 #: What a transcript keeps of the message data itself.
 DATA_PLACEHOLDER = "<message data, {size} bytes>"
+#: Seconds to wait for the smarthost when EMAIL_TIMEOUT is unset (Django then waits
+#: forever, and a hung smarthost would hang the worker). Below the default 5-minute
+#: lease, so the worker gives up before another one takes its batch over.
+DEFAULT_TIMEOUT = 120
 
 
 class TranscriptSMTP(smtplib.SMTP):
@@ -91,6 +95,8 @@ class DeliveryBackend(BaseEmailBackend):
             use_ssl if use_ssl is not None else _setting("EMAIL_USE_SSL", from_settings)
         )
         self.timeout = timeout if timeout is not None else _setting("EMAIL_TIMEOUT", from_settings)
+        if self.timeout is None:
+            self.timeout = DEFAULT_TIMEOUT
         self.ssl_keyfile = ssl_keyfile or _setting("EMAIL_SSL_KEYFILE", from_settings)
         self.ssl_certfile = ssl_certfile or _setting("EMAIL_SSL_CERTFILE", from_settings)
         self.local_hostname = local_hostname
