@@ -32,10 +32,8 @@ class NoRouteResponse(EmailRejectResponse):
     """Nothing in the mailconf routes the recipient (550 5.1.1)."""
 
     outcome = Outcome.NO_ROUTE
+    default_message = "No such mailbox"
     default_status = "5.1.1"
-
-    def __init__(self, message: str = "No such mailbox") -> None:
-        super().__init__(message)
 
 
 class ServerErrorResponse(EmailTempFailResponse):

@@ -327,12 +327,14 @@ def _sanitize_address(address: str | None) -> str | None:
         return None
     # Nor may it be one the reply cannot be rendered with: the failure would come at
     # send time, and the sender would be asked to retry forever.
-    from django.core.mail.message import sanitize_address
+    from email.errors import MessageError
+
+    from django.core.mail import EmailMessage
 
     try:
         normalize_address(address)
-        sanitize_address(address, "utf-8")  # what Django does when it renders the reply
-    except ValueError:  # InvalidAddress and UnicodeError are ValueErrors
+        EmailMessage(to=[address]).message()  # render it as the reply will be rendered
+    except (ValueError, MessageError):  # InvalidAddress and UnicodeError are ValueErrors
         return None
     return address
 
