@@ -173,3 +173,21 @@ def test_parse_count_rate(text, parsed):
 def test_a_bad_rate_names_the_setting(text):
     with pytest.raises(MailServerConfigurationError, match="MAILSERVER_AUTOREPLY_RATE_LIMIT"):
         parse_count_rate(text)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rate_limit_holds_for_async_views_on_runmailserver(start_server):
+    """Async views run the middleware's async path, on the server's event loop."""
+    server = start_server()
+    with override_settings(
+        ROOT_MAILCONF="tests.mailconfs.hardening", MAILSERVER_AUTOREPLY_RATE_LIMIT="3/h"
+    ):
+        for _ in range(5):
+            with server.client() as client:
+                client.sendmail(
+                    "alice@example.org",
+                    ["async-desk@example.com"],
+                    first_message(sender="alice@example.org", to="async-desk@example.com"),
+                )
+        server.flush()
+        assert [m.to for m in queued_mail()] == [["alice@example.org"]] * 3

@@ -25,6 +25,11 @@ def templated(request):
     )
 
 
+async def async_reply(request):
+    """The async twin of ``reply``: runmailserver runs it on the event loop."""
+    return request.reply("Thanks")
+
+
 def notify(request):
     """Tell staff, not the sender, about the mail."""
     return EmailResponse("New mail", request.subject, "desk@example.com", ["staff@example.com"])
@@ -32,6 +37,7 @@ def notify(request):
 
 mailpatterns = [
     route("notify@example.com", notify, name="notify"),
+    route("async-desk@example.com", async_reply, name="async-desk"),
     route("reply@example.com", reply, name="reply"),
     route("name@example.com", reply_with_name, name="name"),
     route("templated@example.com", templated, name="templated"),
