@@ -13,18 +13,10 @@ from django.conf import settings
 from django.test import override_settings
 
 from mailserver.test.smtpsink import SMTPSink
+from tests.servers import require
 
 ROOT = Path(__file__).resolve().parents[1]
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-
-
-def require(reason: str | None) -> None:
-    """Skip with ``reason``, or fail in CI, where every server must be there."""
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must run this test.")
-    pytest.skip(reason)
 
 
 # Django 6.1 deprecates EMAIL_BACKEND and EMAIL_* for MAILERS (and forbids them next to

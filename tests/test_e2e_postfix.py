@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import ROOT, postfix_missing, require
+from tests.servers import postfix_harness as harness
+
 pytestmark = pytest.mark.mta
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("MAILSERVER_SHARED_DIR") or ROOT.parent / "shared")
-HARNESS = SHARED / "mta" / "postfix-harness.sh"
 # pipe(8) runs commands as nobody, who cannot reach an interpreter under /root:
 # the pipe tests get a venv built from Debian's python3 in a world-readable place.
 VENV = Path("/tmp/mailserver-e2e-venv")
@@ -33,36 +33,11 @@ SETTINGS = "tests.settings_inbound"
 SENDER = "sender@sink.test"
 
 
-def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (Postfix's pipe runs commands as another user)"
-    for program in ("postfix", "swaks"):
-        if shutil.which(program) is None and not Path("/usr/sbin", program).exists():
-            return f"{program} is not installed (run {HARNESS} install)"
-    if not HARNESS.exists():
-        return f"the Postfix harness is missing: {HARNESS} (set MAILSERVER_SHARED_DIR)"
-    if not Path("/usr/bin/python3").exists():
-        return "/usr/bin/python3 is needed for the pipe user's venv"
-    return None
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _requirements():
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"End-to-end Postfix tests cannot run in CI: {reason}.")
-        pytest.skip(reason)
-
-
-def harness(*args, timeout=120):
-    return subprocess.run(
-        ["bash", str(HARNESS), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    require(postfix_missing())
+    if not Path("/usr/bin/python3").exists():
+        require("/usr/bin/python3 is needed for the pipe user's venv")
 
 
 def pipe_python() -> Path:

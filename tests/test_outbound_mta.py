@@ -5,9 +5,7 @@ reason otherwise, and failed instead in CI.
 """
 
 import mailbox
-import os
 import shutil
-import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -17,38 +15,16 @@ from django.core.mail import EmailMessage
 from django.test import override_settings
 
 from mailserver.outbound import enqueue, send_queued
-from tests.outbound_fixtures import deliver_to, require
+from tests.outbound_fixtures import deliver_to
+from tests.servers import postfix_harness as harness
+from tests.servers import postfix_missing, require
 
 pytestmark = [pytest.mark.mta, pytest.mark.django_db]
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MAILSERVER_SHARED_DIR") or ROOT.parent / "shared")
-HARNESS = SHARED / "mta" / "postfix-harness.sh"
-
-
-def harness(*args, timeout=60):
-    return subprocess.run(
-        ["bash", str(HARNESS), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def missing() -> str | None:
-    if os.geteuid() != 0:
-        return "the Postfix harness needs root"
-    if shutil.which("postfix") is None and not Path("/usr/sbin/postfix").exists():
-        return f"Postfix is not installed (run {HARNESS} install)"
-    if not HARNESS.exists():
-        return f"the Postfix harness is missing: {HARNESS} (set MAILSERVER_SHARED_DIR)"
-    return None
 
 
 @pytest.fixture(scope="module")
 def smarthost():
-    require(missing())
+    require(postfix_missing())
     # Not tmp_path: pytest's base directory is mode 0700 and Postfix's users need a way in.
     directory = Path(tempfile.mkdtemp(prefix="pfh-outbound-", dir="/tmp")) / "postfix"
     directory.parent.chmod(0o755)
