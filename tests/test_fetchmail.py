@@ -710,3 +710,16 @@ def test_watch_stops_on_wrong_password(mail_user, subprocess_env):
     proc = run_fetchmail(env, "s", "--watch")
     assert proc.returncode == 1
     assert b"refused the login" in proc.stderr
+
+
+@pytest.mark.django_db
+def test_fetched_messages_have_a_read_only_admin_page(admin_client):
+    FetchedMessage.objects.create(mailbox="support", uid="17", status="stored")
+    page = admin_client.get("/admin/mailserver/fetchedmessage/")
+    assert page.status_code == 200
+    assert b"support" in page.content
+    row = FetchedMessage.objects.get()
+    assert (
+        admin_client.get(f"/admin/mailserver/fetchedmessage/{row.pk}/change/").status_code == 200
+    )
+    assert admin_client.get("/admin/mailserver/fetchedmessage/add/").status_code == 403
