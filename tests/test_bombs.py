@@ -10,17 +10,16 @@ and ``parse_bounce``; the test asserts on the growth and the time.
 import base64
 import io
 import json
-import os
 import resource
 import subprocess
 import sys
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.hardening_fixtures import command_env, migrate
+
 MB = 1024 * 1024
 
 HEAD = b"From: bomber@example.org\r\nTo: accept@example.com\r\nSubject: bomb\r\n"
@@ -138,17 +137,7 @@ def explode(name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    db = tmp_path_factory.mktemp("bombs") / "db.sqlite3"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "MAILSERVER_TEST_DB": str(db),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v0"], env=env, check=True
-    )
-    return env
+    return migrate(command_env(tmp_path_factory.mktemp("bombs") / "db.sqlite3"))
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ backup would) or takes away. While it is gone the sender gets 451 / exit 75, not
 is half-written, and when it is back the MTA's retry delivers the message once.
 """
 
-import os
 import smtplib
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.hardening_fixtures import command_env, migrate
+from tests.test_runmailserver import start_command
+
 EX_OK, EX_TEMPFAIL = 0, 75
 
 MESSAGE = (
@@ -28,25 +28,12 @@ MESSAGE = (
 
 
 def environment(db: Path) -> dict:
-    return {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DJANGO_SETTINGS_MODULE": "tests.settings_inbound",
-        "MAILSERVER_TEST_DB": str(db),
-    }
-
-
-def migrate(env: dict) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v0"], env=env, check=True
-    )
+    return command_env(db, settings="tests.settings_inbound")
 
 
 @pytest.fixture
 def env(tmp_path):
-    env = environment(tmp_path / "db.sqlite3")
-    migrate(env)
-    return env
+    return migrate(environment(tmp_path / "db.sqlite3"))
 
 
 @contextmanager
@@ -115,24 +102,9 @@ def test_readmail_defers_while_the_database_is_gone_then_delivers(tmp_path):
 # runmailserver ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def mailserver(env):
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "django", "runmailserver", f"127.0.0.1:{port}"],
-        env={**env, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = process.stdout.readline()
-    assert "Receiving" in line, process.stderr.read()
+    process, port = start_command(env)
     yield port
     process.terminate()
     try:

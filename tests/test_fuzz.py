@@ -7,11 +7,9 @@ whole file to run in well under a minute on two cores; in CI the ``ci`` profile
 
 import io
 import logging
-import os
 import subprocess
 import sys
 from contextlib import contextmanager, redirect_stdout
-from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -26,9 +24,8 @@ from mailserver.management.commands.readmail import attach_values
 from mailserver.request import EmailRequest
 from mailserver.routing import Resolver, resolve
 from mailserver.status import EX_DATAERR, EX_NOUSER, EX_OK, EX_TEMPFAIL, EX_UNAVAILABLE
+from tests.hardening_fixtures import command_env, migrate
 from tests.strategies import addresses, bounce_like_messages, messages
-
-ROOT = Path(__file__).resolve().parent.parent
 
 #: DESIGN.md's readmail exit codes, and nothing else.
 DOCUMENTED_EXIT_CODES = {EX_OK, EX_DATAERR, EX_NOUSER, EX_UNAVAILABLE, EX_TEMPFAIL}
@@ -176,28 +173,9 @@ def test_readmail_exits_with_a_documented_code(raw, sender, recipients):
         assert stderr[:2] in {"4.", "5."}, stderr
 
 
-class Env(dict):
-    """The subprocess environment; a short repr keeps hypothesis's failure report readable."""
-
-    def __repr__(self) -> str:
-        return "<readmail env>"
-
-
 @pytest.fixture(scope="module")
 def readmail_env(tmp_path_factory):
-    db = tmp_path_factory.mktemp("fuzz") / "db.sqlite3"
-    env = Env(
-        {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "MAILSERVER_TEST_DB": str(db),
-        }
-    )
-    subprocess.run(
-        [sys.executable, "-m", "django", "migrate", "--run-syncdb", "-v0"], env=env, check=True
-    )
-    return env
+    return migrate(command_env(tmp_path_factory.mktemp("fuzz") / "db.sqlite3"))
 
 
 @settings(
