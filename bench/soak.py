@@ -284,10 +284,12 @@ def conduct(args) -> dict:
                 **{f"worker {i + 1}": memory(w.pid).get("VmHWM") for i, w in enumerate(workers)},
                 "sink and conductor": memory(os.getpid()).get("VmHWM"),
             },
-            "server memory MB (after warm-up, at the end)": [
-                samples[len(samples) // 5] if samples else None,
-                memory(server.pid).get("VmRSS"),
-            ],
+            # Sampled each second while clients send: at 20, 40, 60, 80 and 100 %.
+            "server memory MB while sending": [
+                samples[min(len(samples) - 1, len(samples) * k // 5)] for k in range(1, 6)
+            ]
+            if samples
+            else [],
         }
         sink.stop()
         return report

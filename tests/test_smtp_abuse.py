@@ -354,3 +354,21 @@ def test_many_clients_at_once_all_get_an_answer(start_server):
     assert replies == [250] * 30
     server.flush()
     assert InboundMessage.objects.count() == 30
+
+
+def test_a_long_session_does_not_grow_with_its_messages(start_server, caplog):
+    """A client may send thousands of messages in one session; its log notes are capped."""
+    from mailserver.ingress.smtp import MAX_NOTES
+
+    caplog.set_level("INFO", logger="mailserver.smtp")  # the notes feed this log line
+    server = start_server()
+    c = Client(server.port)
+    c.cmd("EHLO long.example")
+    for number in range(MAX_NOTES + 50):
+        c.cmd("MAIL FROM:<alice@example.org>")
+        c.cmd("RCPT TO:<accept@example.com>")
+        c.cmd("DATA")
+        assert code(c.cmd(MESSAGE % (1000 + number) + b".")) == 250
+    [session] = server.server.sessions
+    assert len(session.notes) == MAX_NOTES + 1  # and a "..." for the rest
+    c.close()

@@ -24,6 +24,8 @@ TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 #: RFC 3463 section 3.2: 5.1.3 is a syntactically bad destination address.
 BAD_ADDRESS = "553 5.1.3 Bad recipient address syntax"
 RECIPIENT_OK = "250 2.1.5 Recipient ok"
+#: Entries a session keeps for its log line.
+MAX_NOTES = 100
 
 
 def _reply(outcome: Outcome) -> str:
@@ -128,7 +130,15 @@ def _peer_address(peer: Any) -> str | None:
 
 
 def _note(server: Any, entry: str) -> None:
-    """Remember what happened for the session's one log line (``--verbosity 2``)."""
+    """Remember what happened for the session's one log line (``--verbosity 2``).
+
+    Only when that line will be logged, and only the first ``MAX_NOTES`` entries: a
+    session may carry thousands of messages, and its memory must not grow with them.
+    """
     notes = getattr(server, "notes", None)
-    if notes is not None:
+    if notes is None or not logger.isEnabledFor(logging.INFO):
+        return
+    if len(notes) < MAX_NOTES:
         notes.append(entry)
+    elif len(notes) == MAX_NOTES:
+        notes.append("...")
