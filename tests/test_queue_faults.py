@@ -93,7 +93,7 @@ def test_twenty_sigkills_over_2000_messages_lose_nothing_and_repeat_nothing_acce
         survivor = start_worker(pg=postgres_database, **env)
         try:
             drained = wait_until(
-                lambda: len({m.message_id for m in sink.messages}) >= total, timeout=60
+                lambda: len({m.message_id for m in sink.messages}) >= total, timeout=85
             )
             assert drained, pg_rows(
                 postgres_database,
