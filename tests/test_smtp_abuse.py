@@ -12,8 +12,10 @@ import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from mailserver.models.inbound import InboundMessage
+from tests.strategies import addresses
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -372,3 +374,45 @@ def test_a_long_session_does_not_grow_with_its_messages(start_server, caplog):
     [session] = server.server.sessions
     assert len(session.notes) == MAX_NOTES + 1  # and a "..." for the rest
     c.close()
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(address=addresses())
+def test_only_routed_addresses_are_accepted_at_rcpt(start_server, address):
+    """Generated RCPT forms: accepted means a mail view takes it, never a relay."""
+    from mailserver.exceptions import NoRoute
+    from mailserver.routing import resolve
+
+    server = _shared_server(start_server)
+    c = Client(server.port)
+    try:
+        c.cmd("EHLO fuzz.example")
+        c.cmd("MAIL FROM:<alice@example.org>")
+        line = f"RCPT TO:<{address}>".encode("utf-8", "surrogateescape")
+        reply = c.cmd(line.replace(b"\r", b"").replace(b"\n", b""))
+    finally:
+        c.close()
+    assert 200 <= code(reply) < 600, reply
+    if code(reply) == 250:
+        accepted = address.strip().removeprefix("<").removesuffix(">")
+        try:
+            resolve(accepted)
+        except NoRoute:
+            pytest.fail(f"{address!r} was accepted but routes nowhere")
+
+
+_servers = {}
+
+
+def _shared_server(start_server):
+    # One server for all the examples of a test run (hypothesis calls the test many times
+    # with the same function-scoped fixture).
+    key = id(start_server)
+    if key not in _servers:
+        _servers.clear()
+        _servers[key] = start_server(max_errors=10**6)
+    return _servers[key]
