@@ -77,19 +77,19 @@ class Settings:
     """Attribute access to mailserver's settings with their defaults.
 
     ``settings.MAX_MESSAGE_SIZE`` reads ``MAILSERVER_MAX_MESSAGE_SIZE``, falling
-    back to :data:`DEFAULTS`; an unknown prefixed setting is read as-is with
-    ``None`` as its default, so later features can add settings here.
+    back to :data:`DEFAULTS`. Every setting has its default there, so a misspelt
+    name fails loudly instead of reading as ``None``.
     """
 
     def __getattr__(self, name: str) -> Any:
-        if not name.isupper():
-            raise AttributeError(name)
+        if name not in DEFAULTS:
+            raise AttributeError(f"mailserver has no setting {setting_name(name)}.")
         return _get(name)
 
 
 @cache
 def _get(name: str) -> Any:
-    value = getattr(django_settings, setting_name(name), DEFAULTS.get(name))
+    value = getattr(django_settings, setting_name(name), DEFAULTS[name])
     if name == "MAILER_DAEMON_ADDRESS" and not value:
         value = "MAILER-DAEMON@" + socket.getfqdn()
     return value
