@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_BACKOFF": (timedelta(minutes=5), timedelta(hours=4)),
     "VERP": None,
     "SOFT_BOUNCE_LIMIT": (3, timedelta(days=7)),
+    "BOUNCE_POLICY": None,  # dotted path of a callable(bounce) -> suppression reason or None
+    "SUPPRESS_UNKNOWN_COMPLAINTS": False,  # complaints about mail we never sent suppress
+    "UNSUBSCRIBE_ADDRESS": None,  # "unsubscribe+{token}@example.com": List-Unsubscribe mailto
+    "UNSUBSCRIBE_URL": None,  # "https://example.com/mail/unsubscribe/{token}/": RFC 8058
     "SMTP_TRANSCRIPT": False,  # outbound: keep the SMTP conversation in DeliveryAttempt
     "BATCH_SIZE": 100,  # outbound: messages claimed (and sent over one connection) at once
     "LEASE_TIME": timedelta(minutes=5),  # outbound: after this a dead worker's batch is retaken

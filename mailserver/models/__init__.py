@@ -10,3 +10,4 @@ from mailserver.models.outbound import (  # noqa: F401
     ThrottleBucket,
 )
 from mailserver.models.suppression import Suppression  # noqa: F401
+from mailserver.models.bounces import Bounce  # noqa: F401

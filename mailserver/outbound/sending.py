@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from mailserver import signals
 from mailserver.backends.base import Delivery, Reply
+from mailserver.bounces import verp
 from mailserver.conf import settings as app_settings
 from mailserver.models.outbound import (
     DeliveryAttempt,
@@ -83,9 +84,12 @@ class Sender:
             return "throttled"
 
         started = timezone.now()
-        delivery = deliver(
-            self.backend, message.from_email, [r.address for r in pending], bytes(message.raw)
-        )
+        if app_settings.VERP:  # issue 5: one return path, so one transaction, per recipient
+            delivery = verp.deliver_each(deliver, self.backend, message, pending)
+        else:
+            delivery = deliver(
+                self.backend, message.from_email, [r.address for r in pending], bytes(message.raw)
+            )
         self._slow_down(delivery)
         return self._finish(message, pending, delivery, started)
 
