@@ -1,8 +1,12 @@
 """Helpers for the bounce tests: DSNs and complaints built the way MTAs write them."""
 
+import itertools
+
 from django.core.mail import EmailMessage
 
 VERP = "bounces+{token}@example.com"
+
+_serial = itertools.count(1)
 
 
 def dsn(recipient: str, status: str = "5.1.1", action: str = "failed", message_id="") -> bytes:
@@ -12,7 +16,7 @@ def dsn(recipient: str, status: str = "5.1.1", action: str = "failed", message_i
         "To: bounces@example.com\r\n"
         "Subject: Undelivered Mail Returned to Sender\r\n"
         "Auto-Submitted: auto-replied\r\n"
-        "Message-ID: <dsn-1@mx.example.net>\r\n"
+        f"Message-ID: <dsn-{next(_serial)}@mx.example.net>\r\n"
         "MIME-Version: 1.0\r\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
         "\r\n--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
@@ -35,7 +39,7 @@ def complaint(recipient: str, message_id: str = "") -> bytes:
         "From: feedback@isp.example.net\r\n"
         "To: bounces@example.com\r\n"
         "Subject: Abuse report\r\n"
-        "Message-ID: <arf-1@isp.example.net>\r\n"
+        f"Message-ID: <arf-{next(_serial)}@isp.example.net>\r\n"
         "MIME-Version: 1.0\r\n"
         'Content-Type: multipart/report; report-type=feedback-report; boundary="B"\r\n'
         "\r\n--B\r\nContent-Type: text/plain\r\n\r\nThis is an abuse report.\r\n"
