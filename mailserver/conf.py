@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "VERP": None,
     "SOFT_BOUNCE_LIMIT": (3, timedelta(days=7)),
     "BOUNCE_POLICY": None,  # dotted path of a callable(bounce) -> suppression reason or None
+    "SUPPRESS_SUBADDRESSES": False,  # suppressing jo@x also stops jo+tag@x
     "SUPPRESS_UNKNOWN_COMPLAINTS": False,  # complaints about mail we never sent suppress
     "UNSUBSCRIBE_ADDRESS": None,  # "unsubscribe+{token}@example.com": List-Unsubscribe mailto
     "UNSUBSCRIBE_URL": None,  # "https://example.com/mail/unsubscribe/{token}/": RFC 8058

@@ -18,11 +18,24 @@ from mailserver import signals
 def normalize(address: str) -> str:
     """Return the form addresses are stored and compared in.
 
-    Suppression errs on the side of not sending, so the whole address is
-    compared case-insensitively even though RFC 5321 lets a local part be
-    case-sensitive.
+    The domain is always compared case-insensitively; the local part too,
+    unless ``MAILSERVER_CASE_SENSITIVE_LOCALPART`` is set (RFC 5321 lets it be
+    case-sensitive, but almost no mailbox is). With
+    ``MAILSERVER_SUPPRESS_SUBADDRESSES``, ``jo+news@x`` is suppressed with
+    ``jo@x``: the tag is dropped.
     """
-    return address.strip().strip("<>").strip().lower()
+    from mailserver.conf import settings as app_settings
+
+    address = address.strip().strip("<>").strip()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address.lower()
+    if not app_settings.CASE_SENSITIVE_LOCALPART:
+        local = local.lower()
+    separator = app_settings.SUBADDRESS_SEPARATOR
+    if app_settings.SUPPRESS_SUBADDRESSES and separator and separator in local:
+        local = local.partition(separator)[0]
+    return f"{local}@{domain.lower()}"
 
 
 def _active(now: datetime | None = None) -> Q:
