@@ -11,6 +11,14 @@ from __future__ import annotations
 
 import logging
 
+from django.http import (
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+)
+from django.utils.html import escape
+from django.views.decorators.csrf import csrf_exempt
+
 from mailserver.bounces import parse_bounce, verp
 from mailserver.bounces.record import find_recipient, record_bounce
 from mailserver.bounces.report import AUTOREPLY, COMPLAINT, DELAYED
@@ -98,3 +106,63 @@ def _bounce_from_report(report, inbound) -> None:
             recipient=recipient,
             report=report,
         )
+
+
+def unsubscribe(request, address: str | None = None, token: str | None = None, **kwargs):
+    """Unsubscribe the address a List-Unsubscribe ``mailto:`` names; always accept.
+
+    Route it with the token as a subaddress, matching
+    ``MAILSERVER_UNSUBSCRIBE_ADDRESS = "unsubscribe+{token}@example.com"``::
+
+        route("unsubscribe@example.com", "mailserver.views.unsubscribe")
+
+    or verify the token in the route: ``route("unsubscribe+<signed:address>@example.com",
+    "mailserver.views.unsubscribe")``.
+    """
+    from mailserver.bounces import unsubscribe as lists
+
+    if address is None:
+        token = token or request.subaddress or _token_in(request.recipient or "")
+        address = lists.read_token(token or "")
+    if address is None or "@" not in address:
+        logger.warning("Ignored an unsubscribe request with a forged or damaged token.")
+        return None
+    lists.unsubscribe(address, source="list-unsubscribe mailto")
+    return None
+
+
+def _token_in(recipient: str) -> str | None:
+    from mailserver.conf import settings as app_settings
+
+    template = app_settings.UNSUBSCRIBE_ADDRESS
+    if not template:
+        return None
+    before, _, after = template.partition("{token}")
+    local = recipient.strip("<>")
+    if local.lower().startswith(before.lower()) and local.lower().endswith(after.lower()):
+        return local[len(before) : len(local) - len(after)]
+    return None
+
+
+@csrf_exempt
+def unsubscribe_web(http_request, token: str):
+    """The HTTPS List-Unsubscribe URI: GET asks, POST (RFC 8058 one-click) unsubscribes.
+
+    GET never unsubscribes: link scanners and previews follow links.
+    """
+    from mailserver.bounces import unsubscribe as lists
+
+    address = lists.read_token(token)
+    if address is None:
+        return HttpResponseBadRequest("This unsubscribe link is not valid.")
+    if http_request.method == "POST":
+        lists.unsubscribe(address, source="list-unsubscribe one-click")
+        return HttpResponse(f"{escape(address)} is unsubscribed.")
+    if http_request.method != "GET":
+        return HttpResponseNotAllowed(["GET", "POST"])
+    return HttpResponse(
+        f"<!doctype html><title>Unsubscribe</title>"
+        f'<form method="post"><p>Stop sending mail to {escape(address)}?</p>'
+        f'<input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        f'<button type="submit">Unsubscribe</button></form>'
+    )

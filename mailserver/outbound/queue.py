@@ -15,6 +15,7 @@ from django.core.mail.utils import DNS_NAME
 from django.db import router, transaction
 from django.utils import timezone
 
+from mailserver.bounces import unsubscribe
 from mailserver.conf import settings as app_settings
 from mailserver.exceptions import QueueFull
 from mailserver.outbound import wakeup
@@ -99,6 +100,8 @@ def enqueue_many(
     if expires_at is None and app_settings.MAX_AGE is not None:
         expires_at = due + app_settings.MAX_AGE
     messages = list(messages)
+    for m in messages:  # issue 5: List-Unsubscribe on bulk mail, before the one render
+        unsubscribe.add_headers(m, level)
     rendered = [render(m) for m in messages]
     using = router.db_for_write(OutboundMessage)
 
