@@ -8,3 +8,6 @@ class MailServerConfig(AppConfig):
 
     def ready(self) -> None:
         from mailserver import checks, conf  # noqa: F401  (registers checks and receivers)
+        from mailserver.bounces import providers
+
+        providers.connect()  # issue 5: Anymail / django-ses bounce signals, when installed
