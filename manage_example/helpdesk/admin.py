@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from helpdesk import mail
 from helpdesk.models import Announcement, Attachment, Customer, Message, Ticket
+from mailserver.models.bounces import Bounce
 from mailserver.suppression import is_suppressed
 
 
@@ -104,7 +105,7 @@ class AttachmentAdmin(admin.ModelAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["email", "name", "ticket_count", "suppressed", "unsubscribed_at"]
+    list_display = ["email", "name", "ticket_count", "bounces", "suppressed", "unsubscribed_at"]
     search_fields = ["email", "name"]
 
     def get_queryset(self, request):
@@ -113,6 +114,10 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.display(description="tickets", ordering="ticket_count")
     def ticket_count(self, obj: Customer) -> int:
         return obj.ticket_count
+
+    @admin.display(description="bounces")
+    def bounces(self, obj: Customer) -> int:
+        return Bounce.objects.filter(address__iexact=obj.email).count()
 
     @admin.display(description="suppressed (bounced)", boolean=True)
     def suppressed(self, obj: Customer) -> bool:

@@ -1,9 +1,7 @@
 """The help desk, driven by mail the way a customer and the staff would use it."""
 
-import importlib.util
 import shutil
 import tempfile
-import unittest
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -17,6 +15,7 @@ from django.utils import timezone
 
 from helpdesk.models import Announcement, Customer, Ticket
 from mailserver.models import OutboundMessage
+from mailserver.models.bounces import Bounce
 from mailserver.routing import resolve
 from mailserver.suppression import suppress
 from mailserver.test import MailClient
@@ -303,11 +302,7 @@ class BounceTests(HelpDeskTestCase):
         self.assertEqual(match.route_name, "bounces")
         self.assertEqual(match.kwargs, {"token": "0abc123"})
 
-    @unittest.skipUnless(
-        importlib.util.find_spec("mailserver.views"),
-        "Pending: mailserver.views.bounce comes with the second half of issue 5.",
-    )
-    def test_a_bounce_suppresses_the_customer(self):
+    def test_a_bounce_to_the_verp_address_suppresses_the_customer(self):
         from mailserver.outbound import send_queued
         from mailserver.suppression import is_suppressed
 
@@ -326,5 +321,14 @@ class BounceTests(HelpDeskTestCase):
             "Final-Recipient: rfc822; gone@example.org\r\nAction: failed\r\n"
             "Status: 5.1.1\r\n\r\n--b--\r\n"
         )
-        MailClient().send_raw(dsn.encode(), sender="", recipients=[return_path])
+        [result] = MailClient().send_raw(dsn.encode(), sender="", recipients=[return_path])
+        self.assertEqual(result.smtp_code, 250)
         self.assertTrue(is_suppressed("gone@example.org"))
+        bounce = Bounce.objects.get()
+        self.assertEqual(
+            (bounce.address, bounce.kind, bounce.status), ("gone@example.org", "hard", "5.1.1")
+        )
+        staff = get_user_model().objects.create_superuser("bob", "bob@example.com", "pw")
+        self.client.force_login(staff)
+        page = self.client.get(reverse_url("admin:helpdesk_customer_changelist"))
+        self.assertContains(page, "Bounces")
