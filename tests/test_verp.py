@@ -134,3 +134,16 @@ def test_a_bounce_with_a_tampered_token_changes_nothing(sink):
     assert Bounce.objects.count() == 0
     assert OutboundRecipient.objects.get().status == "sent"
     assert not is_suppressed("gone@example.net")
+
+
+@pytest.mark.django_db
+@override_settings(
+    MAILSERVER_VERP="returns+{token}@example.com", ROOT_MAILCONF="tests.mailconfs.bounces"
+)
+def test_the_token_may_come_as_a_route_argument(sink):
+    enqueue(message("gone@example.net"))
+    send_queued()
+    [received] = sink.messages
+    assert received.mail_from.startswith("returns+")
+    MailClient().send_raw(dsn("gone@example.net"), sender="", recipients=[received.mail_from])
+    assert is_suppressed("gone@example.net")
