@@ -25,12 +25,7 @@ def dsn(recipient: str, status: str = "5.1.1", action: str = "failed", message_i
         f"Final-Recipient: rfc822; {recipient}\r\n"
         f"Action: {action}\r\nStatus: {status}\r\n"
         f"Diagnostic-Code: smtp; {status[0]}50 {status} No such user\r\n"
-        "\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        "From: site@example.com\r\n"
-        f"To: {recipient}\r\n"
-        f"Message-ID: {message_id or '<unknown@example.com>'}\r\n"
-        "\r\n--B--\r\n"
-    ).encode()
+    ).encode() + _returned_headers(recipient, message_id)
 
 
 def complaint(recipient: str, message_id: str = "") -> bytes:
@@ -46,13 +41,18 @@ def complaint(recipient: str, message_id: str = "") -> bytes:
         "--B\r\nContent-Type: message/feedback-report\r\n\r\n"
         "Feedback-Type: abuse\r\nUser-Agent: ISP-FBL/1.0\r\nVersion: 1\r\n"
         f"Original-Rcpt-To: {recipient}\r\n"
-        "\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        "From: site@example.com\r\n"
-        f"To: {recipient}\r\n"
-        f"Message-ID: {message_id or '<unknown@example.com>'}\r\n"
-        "\r\n--B--\r\n"
-    ).encode()
+    ).encode() + _returned_headers(recipient, message_id)
 
 
 def message(*to: str, subject: str = "News") -> EmailMessage:
     return EmailMessage(subject, "Body", "site@example.com", list(to))
+
+
+def _returned_headers(recipient: str, message_id: str) -> bytes:
+    """The returned message's headers, which close every report."""
+    return (
+        "\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: site@example.com\r\nTo: {recipient}\r\n"
+        f"Message-ID: {message_id or '<unknown@example.com>'}\r\n"
+        "\r\n--B--\r\n"
+    ).encode()

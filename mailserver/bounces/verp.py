@@ -14,14 +14,12 @@ part, RFC 5321 section 4.5.3.1.1). Import-light: no models.
 
 from __future__ import annotations
 
-import base64
 import re
 
-from django.conf import settings
-from django.core import signing
 from django.utils.crypto import constant_time_compare
 
 from mailserver.conf import settings as app_settings
+from mailserver.routing import signing as mail_signing
 
 SALT = "mailserver.bounces.verp"
 MAC_LENGTH = 12  # 60 bits
@@ -65,13 +63,7 @@ def token_from_address(address: str) -> str | None:
 
 
 def _macs(body: str) -> list[str]:
-    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    macs = []
-    for key in keys:
-        signature = signing.Signer(key=key, salt=SALT, algorithm="sha256").signature(body)
-        raw = signing.b64_decode(signature.encode())
-        macs.append(base64.b32encode(raw).decode().lower()[:MAC_LENGTH])
-    return macs
+    return mail_signing._macs(body, salt=SALT, length=MAC_LENGTH)
 
 
 def deliver_each(deliver, backend, message, recipients) -> object:

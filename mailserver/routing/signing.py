@@ -78,14 +78,18 @@ def unsign(token: str) -> str:
     raise signing.BadSignature("The token's kind is unknown.")
 
 
-def _macs(body: str) -> list[str]:
-    """Return the MAC of ``body`` under ``SECRET_KEY`` and each fallback key."""
+def _macs(body: str, salt: str = SALT, length: int = MAC_LENGTH) -> list[str]:
+    """Return the MAC of ``body`` under ``SECRET_KEY`` and each fallback key.
+
+    ``salt`` keeps other token kinds (VERP's) from being valid here and back;
+    ``length`` is how many base32 characters of the MAC they keep.
+    """
     keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
     macs = []
     for key in keys:
-        signature = signing.Signer(key=key, salt=SALT, algorithm="sha256").signature(body)
+        signature = signing.Signer(key=key, salt=salt, algorithm="sha256").signature(body)
         raw = signing.b64_decode(signature.encode())
-        macs.append(base64.b32encode(raw).decode().lower()[:MAC_LENGTH])
+        macs.append(base64.b32encode(raw).decode().lower()[:length])
     return macs
 
 
