@@ -33,7 +33,7 @@ def mailed(address: str) -> OutboundRecipient:
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
-        (Bounce.Kind.HARD, Suppression.Reason.HARD_BOUNCE),
+        (Bounce.Kind.HARD, Suppression.Reason.BOUNCE),
         (Bounce.Kind.COMPLAINT, Suppression.Reason.COMPLAINT),
         (Bounce.Kind.UNSUBSCRIBE, Suppression.Reason.UNSUBSCRIBE),
         (Bounce.Kind.SOFT, None),  # one soft bounce is below any useful limit

@@ -95,7 +95,7 @@ def test_a_dsn_through_readmail(world, tamper):
         assert ["gone@example.net", "sent"] in after["recipients"][-1:]
         assert len(sink.messages) == 1
     else:
-        assert after["suppressed"] == [["gone@example.net", "hard-bounce"]]
+        assert after["suppressed"] == [["gone@example.net", "bounce"]]
         assert after["recipients"] == [
             ["gone@example.net", "bounced"],
             ["fine@example.net", "sent"],

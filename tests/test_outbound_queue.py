@@ -82,7 +82,7 @@ def test_queue_full_refuses_past_the_cap():
 
 
 def test_suppressed_recipients_are_recorded_at_enqueue():
-    suppress("Gone@Example.net", "hard-bounce", source="test")
+    suppress("Gone@Example.net", "bounce", source="test")
     assert is_suppressed("gone@example.net")
     row = enqueue(message(to=["gone@example.net", "here@example.net"]))
     assert dict(row.recipients.values_list("address", "status")) == {
@@ -95,7 +95,7 @@ def test_suppressed_recipients_are_recorded_at_enqueue():
 
 
 def test_expired_suppression_no_longer_applies():
-    suppress("old@example.net", "soft-bounce", expires_at=timezone.now() - timedelta(seconds=1))
+    suppress("old@example.net", "bounce", expires_at=timezone.now() - timedelta(seconds=1))
     assert not is_suppressed("old@example.net")
 
 

@@ -57,9 +57,9 @@ def post(client, body):
 @pytest.mark.parametrize(
     ("body", "kind", "reason"),
     [
-        (postmark("Bounce", "HardBounce", "jo@example.net"), "hard", "hard-bounce"),
+        (postmark("Bounce", "HardBounce", "jo@example.net"), "hard", "bounce"),
         (postmark("SpamComplaint", "SpamComplaint", "jo@example.net"), "complaint", "complaint"),
-        (postmark("Bounce", "BadEmailAddress", "jo@example.net"), "hard", "hard-bounce"),
+        (postmark("Bounce", "BadEmailAddress", "jo@example.net"), "hard", "bounce"),
     ],
 )
 def test_a_postmark_webhook_suppresses(client, anymail_hooks, body, kind, reason):

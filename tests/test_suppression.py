@@ -55,19 +55,19 @@ def test_suppress_sends_the_signal_and_unsuppress_removes():
 
 
 def test_export_then_import_round_trips(tmp_path):
-    suppress("a@example.net", Suppression.Reason.HARD_BOUNCE, source="bounce:1")
+    suppress("a@example.net", Suppression.Reason.BOUNCE, source="bounce:1")
     suppress("b@example.net", Suppression.Reason.UNSUBSCRIBE)
     path = tmp_path / "list.csv"
     call_command("suppression", "export", str(path))
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
     assert [(r["address"], r["reason"]) for r in rows] == [
-        ("a@example.net", "hard-bounce"),
+        ("a@example.net", "bounce"),
         ("b@example.net", "unsubscribe"),
     ]
     Suppression.objects.all().delete()
     call_command("suppression", "import", str(path), stdout=io.StringIO())
     assert dict(Suppression.objects.values_list("address", "reason")) == {
-        "a@example.net": "hard-bounce",
+        "a@example.net": "bounce",
         "b@example.net": "unsubscribe",
     }
 

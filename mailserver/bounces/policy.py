@@ -14,8 +14,7 @@ from django.utils.module_loading import import_string
 
 from mailserver.conf import settings as app_settings
 
-HARD_BOUNCE = "hard-bounce"
-SOFT_BOUNCE = "soft-bounce"
+BOUNCE = "bounce"
 COMPLAINT = "complaint"
 UNSUBSCRIBE = "unsubscribe"
 
@@ -25,7 +24,7 @@ def default_policy(bounce) -> str | None:
     from mailserver.models import Bounce
 
     if bounce.kind == Bounce.Kind.HARD:
-        return HARD_BOUNCE
+        return BOUNCE
     if bounce.kind == Bounce.Kind.COMPLAINT:
         return COMPLAINT
     if bounce.kind == Bounce.Kind.UNSUBSCRIBE:
@@ -33,7 +32,7 @@ def default_policy(bounce) -> str | None:
     if bounce.kind == Bounce.Kind.SOFT:
         limit, window = app_settings.SOFT_BOUNCE_LIMIT
         if soft_bounces_since_success(bounce.address, window) >= limit:
-            return SOFT_BOUNCE
+            return BOUNCE
     return None
 
 

@@ -25,8 +25,7 @@ class Migration(migrations.Migration):
                     "reason",
                     models.CharField(
                         choices=[
-                            ("hard-bounce", "Hard Bounce"),
-                            ("soft-bounce", "Soft Bounce"),
+                            ("bounce", "Bounce"),
                             ("complaint", "Complaint"),
                             ("unsubscribe", "Unsubscribe"),
                             ("manual", "Manual"),

@@ -10,8 +10,9 @@ class Suppression(models.Model):
     """An address mail must not be sent to, and why."""
 
     class Reason(models.TextChoices):
-        HARD_BOUNCE = "hard-bounce"
-        SOFT_BOUNCE = "soft-bounce"
+        #: A hard bounce, or soft bounces past MAILSERVER_SOFT_BOUNCE_LIMIT (the
+        #: Bounce rows tell which).
+        BOUNCE = "bounce"
         COMPLAINT = "complaint"
         UNSUBSCRIBE = "unsubscribe"
         MANUAL = "manual"

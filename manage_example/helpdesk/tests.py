@@ -224,7 +224,7 @@ class AdminTests(HelpDeskTestCase):
 
     def test_the_customer_list_shows_who_is_suppressed(self):
         self.open_ticket()
-        suppress("alice@example.org", "hard-bounce")
+        suppress("alice@example.org", "bounce")
         page = self.client.get(reverse_url("admin:helpdesk_customer_changelist"))
         self.assertContains(page, "Suppressed (bounced)")
         self.assertContains(page, 'alt="True"')
@@ -290,7 +290,7 @@ class AnnouncementTests(HelpDeskTestCase):
         self.assertEqual(addresses, {"alice@example.org", "dave@example.org"})
 
     def test_suppressed_customers_are_recorded_not_sent_to(self):
-        suppress("dave@example.org", "hard-bounce")
+        suppress("dave@example.org", "bounce")
         statuses = {o.recipients.get().address: o.recipients.get().status for o in self.queue()}
         self.assertEqual(statuses["dave@example.org"], "suppressed")
         self.assertEqual(statuses["alice@example.org"], "queued")
