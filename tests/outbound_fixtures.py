@@ -36,11 +36,14 @@ def deliver_with(backend: str, **options) -> dict:
     )
 
 
-def deliver_to(host: str, port: int) -> dict:
+def deliver_to(host: str, port: int, timeout: float | None = None) -> dict:
     """Settings that make the queue worker deliver over SMTP to ``host:port``."""
+    options = {"host": host, "port": port}
+    if timeout is not None:
+        options["timeout"] = timeout
     if not MAILERS_STYLE:
-        return {"EMAIL_HOST": host, "EMAIL_PORT": port}
-    return deliver_with("mailserver.backends.smtp.DeliveryBackend", host=host, port=port)
+        return {f"EMAIL_{name.upper()}": value for name, value in options.items()}
+    return deliver_with("mailserver.backends.smtp.DeliveryBackend", **options)
 
 
 def queued_by_default() -> dict:

@@ -228,7 +228,7 @@ def test_smarthost_answering_421_defers_everything():
 def test_hung_smarthost_times_out_and_defers():
     with (
         SilentSmarthost() as smarthost,
-        override_settings(EMAIL_TIMEOUT=1, **deliver_to("127.0.0.1", smarthost.port)),
+        override_settings(**deliver_to("127.0.0.1", smarthost.port, timeout=1)),
     ):
         rows = enqueue_many(numbered(3, "hung"))
         now = timezone.now()
