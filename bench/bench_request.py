@@ -25,7 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from django.conf import settings
+
 from mailserver.request import EmailRequest
+
+if not settings.configured:
+    settings.configure()  # the defaults are enough: no database, no mailconf
 
 SIZES = {"2 KB": 2 * 1024, "1 MB": 1024 * 1024, "10 MB": 10 * 1024 * 1024}
 
