@@ -65,6 +65,20 @@ def test_a_message_id_is_queued_only_once():
     assert first.pk == again.pk and OutboundMessage.objects.count() == 1
 
 
+def test_a_message_id_given_twice_in_one_batch_is_queued_once():
+    rows = enqueue_many([message(headers={"Message-ID": "<twin@example.com>"}) for _ in range(2)])
+    assert rows[0].pk == rows[1].pk and OutboundMessage.objects.count() == 1
+
+
+def test_a_message_without_message_id_is_not_looked_up_before_queueing(django_assert_num_queries):
+    # Its Message-ID is made here, so it cannot be queued already: one INSERT per table and
+    # the suppression check, inside the savepoint the test's transaction turns atomic() into.
+    with django_assert_num_queries(5) as queries:
+        enqueue(message())
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    assert statements == ["SAVEPOINT", "INSERT", "SELECT", "INSERT", "RELEASE"]
+
+
 @pytest.mark.parametrize("priority", ["urgent", 7])
 def test_unknown_priority_is_refused(priority):
     with pytest.raises(ValueError, match="'high', 'normal' or 'low'"):

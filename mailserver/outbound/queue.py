@@ -44,14 +44,21 @@ def envelope_address(value: str) -> str:
     return parseaddr(str(value))[1] or str(value).strip()
 
 
+def given_message_id(message: EmailMessage) -> str | None:
+    """Return the Message-ID the caller set on ``message``, if any."""
+    for name, value in message.extra_headers.items():
+        if name.lower() == "message-id" and value:
+            return str(value).strip()
+    return None
+
+
 def render(message: EmailMessage) -> tuple[str, bytes, str, list[str]]:
     """Return ``(message_id, raw_bytes, envelope_sender, recipients)`` for ``message``.
 
     The Message-ID is fixed here (Django would otherwise invent a new one at every
     ``message()``), so it stays the same however often the message is rendered.
     """
-    headers = {k.lower(): v for k, v in message.extra_headers.items()}
-    message_id = headers.get("message-id")
+    message_id = given_message_id(message)
     if not message_id:
         message_id = make_msgid(domain=DNS_NAME)
         message.extra_headers = {**message.extra_headers, "Message-ID": message_id}
@@ -62,7 +69,7 @@ def render(message: EmailMessage) -> tuple[str, bytes, str, list[str]]:
         if address and address.lower() not in seen:
             seen.add(address.lower())
             recipients.append(address)
-    return str(message_id).strip(), raw, envelope_address(message.from_email), recipients
+    return message_id, raw, envelope_address(message.from_email), recipients
 
 
 def enqueue(
@@ -100,18 +107,19 @@ def enqueue_many(
     if expires_at is None and app_settings.MAX_AGE is not None:
         expires_at = due + app_settings.MAX_AGE
     messages = list(messages)
+    # Only a Message-ID the caller chose can already be queued; ours are new.
+    given = [message_id for m in messages if (message_id := given_message_id(m))]
     for m in messages:  # issue 5: List-Unsubscribe on bulk mail, before the one render
         unsubscribe.add_headers(m, level)
     rendered = [render(m) for m in messages]
     using = router.db_for_write(OutboundMessage)
 
     with transaction.atomic(using=using):
-        ids = [message_id for message_id, *_ in rendered]
         existing = {
             row.message_id: row
-            for start in range(0, len(ids), BATCH_SIZE)
+            for start in range(0, len(given), BATCH_SIZE)
             for row in OutboundMessage.objects.using(using).filter(
-                message_id__in=ids[start : start + BATCH_SIZE]
+                message_id__in=given[start : start + BATCH_SIZE]
             )
         }
         new = {}
