@@ -36,6 +36,13 @@ def test_generated_project_is_wired_for_mail_and_its_tests_pass(tmp_path):
 
     checked = run(["manage.py", "check", "--fail-level", "WARNING"], cwd=tmp_path, env=env)
     assert checked.returncode == 0, checked.stderr + checked.stdout
+    journal = run(
+        ["manage.py", "shell", "-c", "from django.db import connection as c; "
+         "print(c.cursor().execute('PRAGMA journal_mode').fetchone()[0])"],
+        cwd=tmp_path,
+        env=env,
+    )  # fmt: skip
+    assert journal.stdout.split()[-1] == "wal", journal.stderr  # one write per commit, not several
     tested = run(["manage.py", "test", "--noinput", "-v", "2"], cwd=tmp_path, env=env)
     assert tested.returncode == 0, tested.stderr
     assert "Ran 5 tests" in tested.stderr
