@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from mailserver import statements
 from mailserver.ingress import rows
 from mailserver.models.inbound import InboundMessage
 from mailserver.status import Result, summarize
@@ -64,7 +65,7 @@ def insert(messages: Sequence[InboundMessage]) -> list[set[str]]:
     for message, recipients in zip(messages, done, strict=True):
         # Remembered so record() settles older failed deliveries of the same message.
         message.is_repeat = recipients is not None
-    rows.insert(messages)
+    statements.insert(messages)
     return [recipients or set() for recipients in done]
 
 
@@ -121,7 +122,7 @@ def status_for(results: Mapping[str, Mapping[str, Any]]) -> str:
 
 def apply_record(message: InboundMessage, fields: Mapping[str, Any]) -> None:
     """Write ``fields`` to the row (call inside the writer's transaction)."""
-    rows.update(message.pk, fields)
+    statements.update(InboundMessage, [message.pk], fields, increment=["attempts"])
     message.attempts += 1
     for name, value in fields.items():
         setattr(message, name, value)

@@ -11,10 +11,9 @@ import time
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from mailserver import signals
+from mailserver import signals, statements
 from mailserver.backends.base import Delivery, Reply
 from mailserver.bounces import verp
 from mailserver.conf import settings as app_settings
@@ -178,7 +177,7 @@ class Sender:
         with transaction.atomic(using=self.using):
             if tried:
                 self._save_recipients(tried)
-                DeliveryAttempt.objects.using(self.using).create(
+                attempt = DeliveryAttempt(
                     message=message,
                     started_at=started,
                     finished_at=now,
@@ -188,6 +187,7 @@ class Sender:
                     error=delivery.error,
                     transcript=delivery.transcript,
                 )
+                statements.insert([attempt], using=self.using)
             if deferred:
                 status = MessageStatus.DEFERRED
                 next_attempt = min(r.next_attempt_at for r in deferred)
@@ -218,19 +218,17 @@ class Sender:
 
     def _save_recipients(self, recipients: list[OutboundRecipient]) -> None:
         """Write the recipients' new state, one UPDATE per distinct outcome (usually one)."""
+        names = ("status", "last_code", "last_reply", "next_attempt_at", "sent_at")
         groups: dict[tuple, list[int]] = {}
         for r in recipients:
-            key = (r.status, r.last_code, r.last_reply, r.next_attempt_at, r.sent_at)
-            groups.setdefault(key, []).append(r.pk)
-        rows = OutboundRecipient.objects.using(self.using)
-        for (status, code, reply, next_attempt_at, sent_at), pks in groups.items():
-            rows.filter(pk__in=pks).update(
-                status=status,
-                attempts=F("attempts") + 1,
-                last_code=code,
-                last_reply=reply,
-                next_attempt_at=next_attempt_at,
-                sent_at=sent_at,
+            groups.setdefault(tuple(getattr(r, name) for name in names), []).append(r.pk)
+        for values, pks in groups.items():
+            statements.update(
+                OutboundRecipient,
+                pks,
+                dict(zip(names, values, strict=True)),
+                increment=["attempts"],
+                using=self.using,
             )
 
     def _final_status(self, message: OutboundMessage, sent: list[OutboundRecipient]) -> str:
@@ -250,7 +248,7 @@ class Sender:
             fields["next_attempt_at"] = message.next_attempt_at
         for name, value in fields.items():
             setattr(message, name, value)
-        OutboundMessage.objects.using(self.using).filter(pk=message.pk).update(**fields)
+        statements.update(OutboundMessage, [message.pk], fields, using=self.using)
 
 
 def _first_problem(recipients: list[OutboundRecipient]) -> str:
