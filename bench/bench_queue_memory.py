@@ -2,9 +2,9 @@
 
 Run it from the repository root::
 
-    python bench/bench_queue_memory.py                  # 20,000 messages, about 2.5 minutes
-    python bench/bench_queue_memory.py --count 100000   # the documented figure, about 15 minutes
-    python bench/bench_queue_memory.py --quick          # 2,000 messages, a smoke run (~20 s)
+    python bench/bench_queue_memory.py                  # 20,000 messages: 1 to 2.5 minutes
+    python bench/bench_queue_memory.py --count 100000   # the documented figure: 8 to 15 minutes
+    python bench/bench_queue_memory.py --quick          # 2,000 messages, a smoke run: 15-30 s
 
 ``--count`` messages are bulk-queued (``enqueue_many``, 1,000 per transaction) in a
 SQLite file in WAL mode, then one ``runmailqueue`` process sends them all to an
@@ -13,7 +13,7 @@ every message) and the Message-IDs it saw twice. The worker's VmRSS is read from
 /proc every 0.5 s; figures: its peak (VmHWM), its RSS once 10 % of the queue is sent
 and at the end, the growth between the two (target: at most 3 MiB, i.e. flat), and
 the drain rate. The documented figure is 100,000 messages; ``make bench`` drains
-20,000 because the drain runs at 150 to 200 messages/s here (commits per message).
+20,000 because the drain runs at 140 to 350 messages/s here, as the load allows.
 The worker's RSS rises by a few MiB over its first ~10,000 messages (caches filling;
 SQLite's own page cache alone may take 2 MB) and then stays flat, so a small
 ``--count`` overstates the growth.
