@@ -26,17 +26,29 @@ def _insert_fields(model: type[Model]) -> list:
 
 
 def insert(rows: Sequence[Model], using: str = "default") -> None:
-    """INSERT ``rows`` (of one model) in one statement and set their primary keys.
+    """INSERT ``rows`` (of one model) in as few statements as the backend allows.
 
-    Backends without ``INSERT ... RETURNING`` (MySQL) use ``bulk_create()``.
+    Their primary keys are set, as ``bulk_create()`` sets them; backends without
+    ``INSERT ... RETURNING`` (MySQL) use ``bulk_create()``.
     """
+    if not rows:
+        return
     model = type(rows[0])
     connection = connections[using]
     if not connection.features.can_return_rows_from_bulk_insert:
         model._default_manager.using(using).bulk_create(rows)
         return
-    quote = connection.ops.quote_name
     fields = _insert_fields(model)
+    size = max(connection.ops.bulk_batch_size(fields, rows), 1)
+    for start in range(0, len(rows), size):
+        _insert(model, fields, rows[start : start + size], connection)
+    for row in rows:
+        row._state.adding = False
+        row._state.db = using
+
+
+def _insert(model: type[Model], fields: list, rows: Sequence[Model], connection: Any) -> None:
+    quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = (
@@ -51,8 +63,6 @@ def insert(rows: Sequence[Model], using: str = "default") -> None:
         pks = [pk for (pk,) in cursor.fetchall()]
     for row, pk in zip(rows, pks, strict=True):
         row.pk = pk
-        row._state.adding = False
-        row._state.db = using
 
 
 def update(

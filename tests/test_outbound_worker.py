@@ -51,6 +51,20 @@ def test_each_recipient_gets_its_own_outcome(sink):
     assert sink.recipients() == ["ok@example.net"]
 
 
+def test_a_message_of_many_lines_goes_out_with_crlf_line_ends(sink):
+    # A strict server (aiosmtpd, so our own runmailserver) reads lines up to CRLF and
+    # refuses a "line" of more than 1,000 octets: bare LF line ends would fail here.
+    body = "A line of a long notification mail, one of many.\n" * 100
+    row = enqueue(EmailMessage("Long", body, "site@example.com", ["u@example.net"]))
+    send_queued()
+    row.refresh_from_db()
+    assert row.status == "sent"
+    [received] = sink.messages
+    assert received.data.count(b"\r\n") > 100 and b"\n" not in received.data.replace(b"\r\n", b"")
+    # The stored bytes (LF, as Django renders them) are what went out, in SMTP's line ends.
+    assert received.data.replace(b"\r\n", b"\n").rstrip() == bytes(row.raw).rstrip()
+
+
 def test_a_retry_goes_only_to_the_recipients_still_waiting(sink):
     row = enqueue(message("ok@example.net", "rcpt-451-later@example.net"))
     send_queued()

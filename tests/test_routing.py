@@ -1,12 +1,8 @@
 """Routing: patterns, converters, includes, reverse, subaddresses, case, signed tokens, checks."""
 
-import json
 import random
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -508,15 +504,3 @@ def test_index_agrees_with_linear_search(seed, mode):
             assert outcome == _outcome(linear, address), address
             outcomes.append(outcome)
     assert sum(outcome is not None for outcome in outcomes) > 100  # the test exercises hits
-
-
-def test_benchmark_smoke_run(tmp_path):
-    output = tmp_path / "bench.json"
-    script = Path(__file__).resolve().parent.parent / "bench" / "bench_resolve.py"
-    subprocess.run(
-        [sys.executable, script, "--quick", "--json", output], check=True, capture_output=True
-    )
-    results = json.loads(output.read_text())
-    assert sorted(results) == sorted(
-        f"{kind}/{size}" for kind in ("literal", "converter", "include") for size in (10, 1000)
-    )

@@ -8,6 +8,7 @@ of messages, each with its own envelope.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -19,6 +20,10 @@ from mailserver.backends.base import Delivery, Reply
 from mailserver.conf import settings as app_settings
 
 #: What a transcript keeps of the message data itself.
+# The queue stores messages as Django renders them, with LF line ends; SMTP wants CRLF,
+# and a strict server (aiosmtpd, so runmailserver) reads a message of bare LFs as one line
+# over RFC 5321's limit of 1,000 octets. smtplib converts only str, not bytes.
+BARE_LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 DATA_PLACEHOLDER = "<message data, {size} bytes>"
 #: Seconds to wait for the smarthost when EMAIL_TIMEOUT is unset (Django then waits
 #: forever, and a hung smarthost would hang the worker). Below the default 5-minute
@@ -206,7 +211,7 @@ class DeliveryBackend(BaseEmailBackend):
             connection.rset()
             return Delivery(replies)
         try:
-            code, message = connection.data(raw)
+            code, message = connection.data(BARE_LINE_END.sub(b"\r\n", raw))
         except smtplib.SMTPDataError as exc:
             # Refused at DATA (before the body was sent): only the accepted recipients
             # are concerned; those refused at RCPT keep their own reply.

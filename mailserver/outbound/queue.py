@@ -15,13 +15,14 @@ from django.core.mail.utils import DNS_NAME
 from django.db import router, transaction
 from django.utils import timezone
 
+from mailserver import statements
 from mailserver.bounces import unsubscribe
 from mailserver.conf import settings as app_settings
 from mailserver.exceptions import QueueFull
 from mailserver.outbound import wakeup
 
 PRIORITIES = {"high": 0, "normal": 1, "low": 2}
-# Rows per INSERT; keeps SQLite under its limit of query parameters.
+# Message-IDs per lookup; keeps SQLite under its limit of query parameters.
 BATCH_SIZE = 500
 
 
@@ -141,9 +142,8 @@ def enqueue_many(
                 recipients,
             )
         check_queue_size(len(new), using)
-        rows = OutboundMessage.objects.using(using).bulk_create(
-            [row for row, _ in new.values()], batch_size=BATCH_SIZE
-        )
+        rows = [row for row, _ in new.values()]
+        statements.insert(rows, using=using)
         suppressed = suppressed_among(a for _, recipients in new.values() for a in recipients)
         recipient_rows = []
         for row, (_, recipients) in zip(rows, new.values(), strict=True):
@@ -159,7 +159,7 @@ def enqueue_many(
                         last_reply="suppressed at enqueue" if is_suppressed else "",
                     )
                 )
-        OutboundRecipient.objects.using(using).bulk_create(recipient_rows, batch_size=BATCH_SIZE)
+        statements.insert(recipient_rows, using=using)
         _finish_unsendable(rows, recipient_rows, using)
         if rows:
             wakeup.notify(using)
