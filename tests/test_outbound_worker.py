@@ -14,8 +14,16 @@ from django.utils import timezone
 from mailserver import signals
 from mailserver.backends.base import Delivery, Reply
 from mailserver.models import DeliveryAttempt, DigestItem, OutboundMessage, ThrottleBucket
-from mailserver.outbound import enqueue, enqueue_many, queue_digest, send_digests, send_queued
+from mailserver.outbound import (
+    enqueue,
+    enqueue_many,
+    queue_digest,
+    send_digests,
+    send_queued,
+    throttle,
+)
 from mailserver.outbound.sending import Sender, retry_delay
+from mailserver.outbound.throttle import Throttle
 from mailserver.outbound.worker import Worker
 from mailserver.suppression import suppress
 from tests.outbound_fixtures import deliver_with, django_command, start_worker, wait_until
@@ -175,6 +183,18 @@ def test_rate_limit_counts_recipients(sink):
     # 20 recipients at 10/s with a burst of 10: at least one second.
     assert len(sink.recipients()) == 20 and elapsed >= 0.9
     assert_within_rate([m.at for m in sink.messages for _ in m.rcpt_tos], 10, burst=10)
+
+
+@override_settings(MAILSERVER_RATE_LIMIT="10/s")
+def test_a_bucket_stamped_ahead_of_our_clock_is_not_credited_twice():
+    # Another worker's clock runs 5 s ahead, or it stamped the bucket while we waited
+    # for its lock: the time up to its stamp must not count again after ours.
+    ahead = timezone.now() + timedelta(seconds=5)
+    ThrottleBucket.objects.create(key=throttle.GLOBAL, tokens=1, updated_at=ahead)
+    assert Throttle().acquire(["a@example.net"]) == 0
+    bucket = ThrottleBucket.objects.get(key=throttle.GLOBAL)
+    assert bucket.updated_at == ahead and bucket.tokens == 0
+    assert Throttle().acquire(["b@example.net"]) > 0  # empty: nothing was credited
 
 
 def assert_within_rate(timestamps, rate, burst, jitter=0.1):

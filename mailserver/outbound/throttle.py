@@ -109,8 +109,10 @@ class Throttle:
 
         buckets = ThrottleBucket.objects.using(self.using)
         with transaction.atomic(using=self.using):
-            now = timezone.now()
             rows = {b.key: b for b in buckets.select_for_update().filter(key__in=list(counts))}
+            # Read the clock once the rows are locked: a worker that waited for the lock
+            # must not stamp the bucket with a time older than its last update.
+            now = timezone.now()
             missing = [key for key in counts if key not in rows]
             if missing:
                 buckets.bulk_create(
@@ -140,7 +142,9 @@ class Throttle:
                 return wait
             for key, needed in counts.items():
                 rows[key].tokens = levels[key] - needed
-                rows[key].updated_at = now
+                # Never backwards (another machine's clock may run ahead): the time
+                # between the two stamps would be credited twice.
+                rows[key].updated_at = max(now, rows[key].updated_at)
                 rows[key].save(update_fields=["tokens", "updated_at"])
         return 0.0
 
