@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.db import connections, router
 from django.db.models import Q
 from django.utils import timezone
 
@@ -76,19 +77,30 @@ def is_suppressed(address: str) -> bool:
 
 
 def suppressed_among(addresses: Iterable[str]) -> set[str]:
-    """Return the normalised addresses of ``addresses`` that are suppressed, in one query."""
+    """Return the normalised addresses of ``addresses`` that are suppressed, in one query.
+
+    Every enqueue and every batch a worker sends runs this, so it is plain SQL built
+    from the model (see :mod:`mailserver.statements` for why), not a QuerySet.
+    """
     from mailserver.models import Suppression
 
-    wanted = {normalize(a) for a in addresses}
+    wanted = sorted({normalize(a) for a in addresses})
     if not wanted:
         return set()
+    connection = connections[router.db_for_read(Suppression)]
+    quote = connection.ops.quote_name
+    address, expires_at = (Suppression._meta.get_field(name) for name in ("address", "expires_at"))
+    now = expires_at.get_db_prep_value(timezone.now(), connection)
     found: set[str] = set()
-    chunk = sorted(wanted)
-    # Stay under SQLite's default limit of query parameters.
-    for start in range(0, len(chunk), 900):
-        found.update(
-            Suppression.objects.filter(
-                _active(), address__in=chunk[start : start + 900]
-            ).values_list("address", flat=True)
-        )
+    with connection.cursor() as cursor:
+        # Stay under SQLite's default limit of query parameters.
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            cursor.execute(
+                f"SELECT {quote(address.column)} FROM {quote(Suppression._meta.db_table)} "
+                f"WHERE {quote(address.column)} IN ({', '.join(['%s'] * len(chunk))}) "
+                f"AND ({quote(expires_at.column)} IS NULL OR {quote(expires_at.column)} > %s)",
+                [*chunk, now],
+            )
+            found.update(row[0] for row in cursor.fetchall())
     return found
