@@ -6,7 +6,7 @@ in the same run: each run times ours and the baseline back to back (alternating
 which goes first) and the ratio is taken per pair, before the median.
 
 A script builds a :class:`Report`, adds :class:`Figure` rows to it, and hands it to
-:func:`main`, which prints the table and writes the JSON that ``bench/run.py`` gathers.
+:func:`finish`, which prints the table and writes the JSON that ``bench/run.py`` gathers.
 """
 
 from __future__ import annotations
