@@ -1,6 +1,7 @@
 """EmailRequest: lazy, forgiving parsing of inbound mail, and replies to it."""
 
 import base64
+import io
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mailserver.mime import body as mime_body
 from mailserver.mime.charsets import decode_bytes
 from mailserver.mime.headers import HeaderMap, decode_header_value
 from mailserver.request import EmailRequest
@@ -327,6 +329,52 @@ def test_header_attributes_do_not_parse_the_body():
     assert request._parsed.parsed_body is None
     assert request.attachments
     assert request._parsed.parsed_body is not None
+
+
+def test_text_leaves_the_attachments_undecoded(monkeypatch):
+    pdf = bytes(range(256)) * 40
+    request = message(
+        'Content-Type: multipart/mixed; boundary="m"',
+        "--m\nContent-Type: text/plain\n\nSee attached.\n--m\n"
+        "Content-Type: application/pdf\nContent-Disposition: attachment; filename=a.pdf\n"
+        "Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(pdf).decode() + "--m--\n",
+    )
+    decoded = []
+    decode = mime_body._decode_transfer_encoding
+    monkeypatch.setattr(
+        mime_body,
+        "_decode_transfer_encoding",
+        lambda data, encoding: decoded.append(encoding) or decode(data, encoding),
+    )
+    assert request.text == "See attached."
+    assert request._parsed.body.parser == "flanker"
+    assert "base64" not in decoded
+    [attachment] = request.attachments
+    assert (attachment.filename, attachment.content) == ("a.pdf", pdf)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    string=st.text(alphabet="ab\r\n\udc80\u00e9", max_size=30),
+    steps=st.lists(
+        st.tuples(st.sampled_from(["seek", "read", "readline", "next"]), st.integers(-3, 35)),
+        max_size=15,
+    ),
+)
+def test_text_stream_reads_as_stringio(string, steps):
+    # flanker reads every part through this stream instead of io.StringIO.
+    ours, theirs = mime_body.TextStream(string), io.StringIO(string)
+    for method, number in steps:
+        if method == "seek":
+            assert ours.seek(abs(number)) == theirs.seek(abs(number))
+        elif method == "read":
+            assert ours.read(number) == theirs.read(number)
+        elif method == "readline":
+            assert ours.readline() == theirs.readline()
+        else:
+            assert next(ours, None) == next(theirs, None)
+        assert ours.tell() == theirs.tell()
+    assert list(ours) == list(theirs)
 
 
 def test_header_access_never_imports_flanker():
