@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.test import override_settings
 from django.utils import timezone
-from hypothesis import given
+from hypothesis import given, reject
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -223,5 +223,8 @@ def test_rendering_writes_the_same_bytes_as_the_stdlib(subject, name, note, loca
     )
     if html:
         message.attach_alternative("<p>Body</p>", "text/html")
-    mime = message.message()
+    try:
+        mime = message.message()
+    except ValueError:  # Django 6's email API refuses any line break in a header, \x1e too
+        reject()
     assert as_bytes(mime) == mime.as_bytes()
