@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connections, router
-from django.db.models import Q
 from django.utils import timezone
 
 from mailserver import signals
@@ -37,11 +36,6 @@ def normalize(address: str) -> str:
     if app_settings.SUPPRESS_SUBADDRESSES and separator and separator in local:
         local = local.partition(separator)[0]
     return f"{local}@{domain.lower()}"
-
-
-def _active(now: datetime | None = None) -> Q:
-    now = now or timezone.now()
-    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
 
 
 def suppress(
@@ -71,9 +65,7 @@ def unsuppress(address: str) -> bool:
 
 def is_suppressed(address: str) -> bool:
     """Return whether mail to ``address`` must not be sent now."""
-    from mailserver.models import Suppression
-
-    return Suppression.objects.filter(_active(), address=normalize(address)).exists()
+    return bool(suppressed_among([address]))
 
 
 def suppressed_among(addresses: Iterable[str]) -> set[str]:

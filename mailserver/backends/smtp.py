@@ -19,11 +19,11 @@ from django.core.mail.backends.base import BaseEmailBackend
 from mailserver.backends.base import Delivery, Reply
 from mailserver.conf import settings as app_settings
 
-#: What a transcript keeps of the message data itself.
-# The queue stores messages as Django renders them, with LF line ends; SMTP wants CRLF,
-# and a strict server (aiosmtpd, so runmailserver) reads a message of bare LFs as one line
-# over RFC 5321's limit of 1,000 octets. smtplib converts only str, not bytes.
+#: Any line end, to send as CRLF. The queue stores messages as Django renders them, with
+#: LF line ends; a strict server (aiosmtpd, so runmailserver) reads bare LFs as one line
+#: over RFC 5321's limit of 1,000 octets, and smtplib converts only str, not bytes.
 BARE_LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
+#: What a transcript keeps of the message data itself.
 DATA_PLACEHOLDER = "<message data, {size} bytes>"
 #: Seconds to wait for the smarthost when EMAIL_TIMEOUT is unset (Django then waits
 #: forever, and a hung smarthost would hang the worker). Below the default 5-minute
