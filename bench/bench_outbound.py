@@ -55,7 +55,6 @@ import common
 from common import Figure, Report, Spread, compare, compared, repeat
 
 UNIT = "msg/s"
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 #: How long the slow sink takes per message, as a real smarthost does.
 SMARTHOST_DELAY = 0.02
 #: A role (a configured Django, a worker) that has not finished by then is stuck.
@@ -653,27 +652,6 @@ ROLES = {
 # PostgreSQL.
 
 
-def postgres_database(name: str) -> dict:
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": name,
-        "HOST": POSTGRES["host"],
-        "PORT": POSTGRES["port"],
-        "USER": POSTGRES["user"],
-    }
-
-
-@contextmanager
-def throwaway_database(admin, template: str | None = None):
-    """A new database (a copy of ``template``, if given), dropped WITH (FORCE) afterwards."""
-    name = f"bench_outbound_{new_tag()}"
-    admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-    try:
-        yield name
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @dataclass(frozen=True)
 class FilledQueue:
     """A database of ``count`` messages queued by run ``tag``; the workers drain copies."""
@@ -692,7 +670,11 @@ def filled_queues(admin, workdir: str, counts: list[int]):
     """
     with ExitStack() as stack:
         queues = [
-            FilledQueue(stack.enter_context(throwaway_database(admin)), new_tag(), count)
+            FilledQueue(
+                stack.enter_context(common.throwaway_database(admin, "bench_outbound")),
+                new_tag(),
+                count,
+            )
             for count in counts
         ]
         wait_all(
@@ -700,7 +682,7 @@ def filled_queues(admin, workdir: str, counts: list[int]):
                 start_role(
                     "fill",
                     {
-                        "database": postgres_database(queue.database),
+                        "database": common.postgres_settings(queue.database),
                         "workdir": workdir,
                         "count": queue.count,
                         "tag": queue.tag,
@@ -719,8 +701,12 @@ def drain_by_workers(
 
     Append the rate over the wall clock, with the processes' start-up, to ``walls``.
     """
-    with throwaway_database(admin, template=queue.database) as name:
-        arguments = {"database": postgres_database(name), "workdir": workdir, "port": sink.port}
+    with common.throwaway_database(admin, "bench_outbound", template=queue.database) as name:
+        arguments = {
+            "database": common.postgres_settings(name),
+            "workdir": workdir,
+            "port": sink.port,
+        }
         sink.take()
         started = time.perf_counter()
         wait_all([start_role("drain", arguments) for _ in range(workers)])
@@ -817,13 +803,13 @@ def postgres_figures(report: Report, runs: int, sizes: Sizes, workdir: str) -> N
     try:
         import psycopg
 
-        admin = psycopg.connect(dbname="postgres", autocommit=True, **POSTGRES)
+        admin = psycopg.connect(dbname="postgres", autocommit=True, **common.POSTGRES)
     except Exception as exc:  # no driver, no server: the SQLite figures still stand
         report.note(f"PostgreSQL figures skipped: {' '.join(str(exc).split())}")
         return
     with admin:
-        with throwaway_database(admin) as name:
-            database = postgres_database(name)
+        with common.throwaway_database(admin, "bench_outbound") as name:
+            database = common.postgres_settings(name)
             figures_in(report, database, "PostgreSQL", runs, sizes, False, workdir)
         with losses_noted(report, WORKERS):
             for figure in worker_figures(admin, runs, sizes.workers, workdir):

@@ -33,14 +33,12 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import common
 from common import Figure, Report, Spread
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 RATE = 50
 BURST = RATE  # throttle.parse_rate: one second's worth of tokens, at least one
 WORKERS = 2
@@ -149,20 +147,18 @@ def check_running(procs: list[subprocess.Popen]) -> None:
 # Running the workers ---------------------------------------------------------------------
 
 
-def database(name: str) -> dict:
-    host, port, user = PG["host"], PG["port"], PG["user"]
-    engine = "django.db.backends.postgresql"
-    return {"ENGINE": engine, "NAME": name, "HOST": host, "PORT": port, "USER": user}
-
-
 def run_role(args: list[str]) -> None:
     action, name, value = args
     if action == "setup":
-        configure(database(name))
+        configure(common.postgres_settings(name))
         enqueue(int(value), tag=name)
     elif action == "worker":
         port = int(value)
-        configure(database(name), MAILSERVER_RATE_LIMIT=f"{RATE}/s", **delivery_settings(port))
+        configure(
+            common.postgres_settings(name),
+            MAILSERVER_RATE_LIMIT=f"{RATE}/s",
+            **delivery_settings(port),
+        )
         run_worker()
 
 
@@ -171,19 +167,17 @@ def scratch_database():
     """Create a throwaway PostgreSQL database and drop it afterwards, whatever happens."""
     import psycopg
 
-    name = f"bench_ratelimit_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **PG) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield name
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with (
+        psycopg.connect(dbname="postgres", autocommit=True, **common.POSTGRES) as admin,
+        common.throwaway_database(admin, "bench_ratelimit") as name,
+    ):
+        yield name
 
 
 def recorded_as_sent(name: str) -> int:
     import psycopg
 
-    with psycopg.connect(dbname=name, **PG) as connection:
+    with psycopg.connect(dbname=name, **common.POSTGRES) as connection:
         query = "SELECT count(*) FROM mailserver_outboundmessage WHERE status = 'sent'"
         return connection.execute(query).fetchone()[0]
 

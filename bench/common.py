@@ -18,7 +18,9 @@ import os
 import platform
 import statistics
 import sys
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -116,6 +118,35 @@ def compared(
     """A :class:`Figure` for ours against a baseline, measured by :func:`compare`."""
     mine, theirs, ratio = compare(ours, baseline, runs)
     return Figure(name, unit, mine, theirs, baseline_name, ratio, target)
+
+
+#: The PostgreSQL server of the benchmarks: loopback, trust authentication.
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def postgres_settings(name: str) -> dict:
+    """The ``DATABASES`` entry for database ``name`` on :data:`POSTGRES`."""
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "HOST": POSTGRES["host"],
+        "PORT": POSTGRES["port"],
+        "USER": POSTGRES["user"],
+    }
+
+
+@contextmanager
+def throwaway_database(admin, prefix: str, template: str | None = None) -> Iterator[str]:
+    """Create a database (a copy of ``template``, if given) and drop it WITH (FORCE) after.
+
+    ``admin`` is an autocommit psycopg connection to the ``postgres`` database.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    try:
+        yield name
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def machine() -> dict:
